@@ -1,0 +1,562 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+
+	"holdfast/config"
+	"holdfast/messages"
+	"holdfast/tlsconf"
+)
+
+// closeGrace bounds the close handshake at shutdown.
+const closeGrace = time.Second
+
+// Connection owns one socket per incarnation: it dials in Started, authenticates, subscribes,
+// and fails (panics with *messages.Failure) as soon as the socket is lost. It never retries by
+// itself: the stream's strategy restarts it, and a restart builds a fresh struct.
+type Connection struct {
+	log   zerolog.Logger
+	env   Env
+	cfg   config.StreamConfig
+	peers Peers
+	host  string
+	gen   uint64
+	gens  *atomic.Uint64 // shared by every incarnation, so generations never repeat
+
+	behavior   actor.Behavior
+	sock       *websocket.Conn
+	out        chan outFrame // to the writer goroutine
+	readerDone chan struct{}
+	writerDone chan struct{}
+	cancelDial context.CancelFunc
+	dialStart  time.Time
+	handshake  time.Duration
+	readyAt    time.Time // zero until subscriptions are sent
+	authTimer  Timer
+}
+
+// outFrame is one write for the writer goroutine; id > 0 marks a queued outbound message.
+type outFrame struct {
+	kind int // websocket.TextMessage, PingMessage or CloseMessage
+	data []byte
+	id   uint64
+}
+
+// Self-messages from the connection's goroutines and timers.
+type (
+	dialed struct {
+		gen        uint64
+		sock       *websocket.Conn
+		status     int
+		retryAfter time.Duration
+		err        error
+	}
+	readFailed struct {
+		gen  uint64
+		err  error
+		code int // close code, 0 when none
+		text string
+	}
+	writeDone struct {
+		gen uint64
+		id  uint64
+		err error
+	}
+	authAnswer struct {
+		gen uint64
+		ok  bool
+	}
+	authExpired struct{ gen uint64 }
+)
+
+// ConnectionProps builds the props; the producer runs again on every restart.
+func ConnectionProps(env Env, cfg config.StreamConfig, peers Peers) *actor.Props {
+	gens := new(atomic.Uint64)
+	return actor.PropsFromProducer(func() actor.Actor {
+		c := &Connection{log: env.Named(NameConnection).With().Str("stream", cfg.Name).Logger(),
+			env: env, cfg: cfg, peers: peers, host: cfg.Host(), gens: gens, behavior: actor.NewBehavior()}
+		c.behavior.Become(c.dialing)
+		return c
+	})
+}
+
+func (c *Connection) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		c.dial(ctx)
+	case *actor.Stopping:
+		c.teardown(true)
+	case *actor.Restarting:
+		c.teardown(false)
+	case *messages.SendOutbound:
+		if c.readyAt.IsZero() || msg.Gen != c.gen {
+			ctx.Send(c.peers.Queue, &messages.OutboundFailed{ID: msg.ID, Err: errors.New("not connected")})
+			return
+		}
+		c.write(outFrame{kind: websocket.TextMessage, data: msg.Data, id: msg.ID})
+	case *messages.ConnectionStale:
+		if msg.Gen == c.gen && c.sock != nil {
+			c.fail(ctx, &messages.Failure{Kind: messages.Transient, Err: errors.New(msg.Reason)}, 0)
+		}
+	case *readFailed:
+		if msg.gen == c.gen {
+			c.lost(ctx, msg)
+		}
+	case *writeDone:
+		if msg.gen != c.gen {
+			return
+		}
+		if msg.err != nil {
+			c.fail(ctx, &messages.Failure{Kind: messages.Transient, Err: msg.err}, 0)
+			return
+		}
+		if msg.id > 0 {
+			ctx.Send(c.peers.Queue, &messages.OutboundWritten{ID: msg.id})
+		}
+	case actor.SystemMessage, actor.AutoReceiveMessage:
+	default:
+		c.behavior.Receive(ctx)
+	}
+}
+
+// dialing waits for the dial goroutine.
+func (c *Connection) dialing(ctx actor.Context) {
+	msg, ok := ctx.Message().(*dialed)
+	if !ok {
+		c.unexpected(ctx)
+		return
+	}
+	if msg.gen != c.gen {
+		if msg.sock != nil {
+			_ = msg.sock.Close()
+		}
+		return
+	}
+	c.cancelDial()
+	if msg.err != nil {
+		kind := messages.Transient
+		if msg.status == http.StatusUnauthorized || msg.status == http.StatusForbidden {
+			kind = messages.AuthRejected
+		}
+		panic(&messages.Failure{Kind: kind, Err: msg.err, Retry: msg.retryAfter})
+	}
+	c.sock, c.handshake = msg.sock, c.env.Clock.Now().Sub(c.dialStart)
+	c.sock.SetReadLimit(int64(c.cfg.ReadLimit))
+	c.startWriter(ctx)
+	c.startReader(ctx)
+	c.log.Info().Str("host", c.host).Int64("handshake_ms", c.handshake.Milliseconds()).Msg("connected")
+	if c.env.Metrics != nil {
+		c.env.Metrics.Connections.WithLabelValues(c.cfg.Name).Inc()
+		c.env.Metrics.Handshake.WithLabelValues(c.cfg.Name).Observe(c.handshake.Seconds())
+	}
+	if c.cfg.Auth.Mode == "message" {
+		c.sendAuth(ctx)
+		return
+	}
+	c.subscribe(ctx)
+}
+
+// authenticating waits for auth_success; nothing else is sent before it.
+func (c *Connection) authenticating(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *authAnswer:
+		if msg.gen != c.gen {
+			return
+		}
+		stop(&c.authTimer)
+		if !msg.ok {
+			c.fail(ctx, &messages.Failure{Kind: messages.AuthRejected, Err: errors.New("upstream refused the token")}, 0)
+			return
+		}
+		c.log.Info().Msg("authenticated")
+		c.subscribe(ctx)
+	case *authExpired:
+		if msg.gen == c.gen {
+			c.fail(ctx, &messages.Failure{Kind: messages.Transient,
+				Err: fmt.Errorf("no %s within %v", c.cfg.Auth.SuccessType, c.cfg.Auth.Timeout.Duration)}, 0)
+		}
+	default:
+		c.unexpected(ctx)
+	}
+}
+
+// subscribing waits for the cursor, when one is configured, before subscribing.
+func (c *Connection) subscribing(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *messages.CursorValue:
+		c.sendSubscriptions(ctx, msg.Value)
+	default:
+		c.unexpected(ctx)
+	}
+}
+
+// ready is the steady state.
+func (c *Connection) ready(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *messages.SendPing:
+		if msg.Gen != c.gen {
+			return
+		}
+		mode := c.cfg.Heartbeat.Mode
+		if mode == "message" || mode == "both" {
+			c.write(outFrame{kind: websocket.TextMessage, data: typeOnly(c.cfg.Heartbeat.PingType)})
+		}
+		if mode == "control" || mode == "both" {
+			c.write(outFrame{kind: websocket.PingMessage})
+		}
+	case *messages.Resubscribe:
+		if msg.Gen == c.gen {
+			c.subscribe(ctx)
+		}
+	case *authAnswer:
+		if msg.gen == c.gen && !msg.ok { // a token revoked mid-session
+			c.fail(ctx, &messages.Failure{Kind: messages.AuthRejected, Err: errors.New("upstream revoked the token")}, 0)
+		}
+	case *messages.CursorValue: // answer to a Resubscribe
+		c.sendSubscriptions(ctx, msg.Value)
+	default:
+		c.unexpected(ctx)
+	}
+}
+
+func (c *Connection) unexpected(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *messages.SendPing, *messages.Resubscribe, *authAnswer, *authExpired, *dialed, *messages.CursorValue:
+		return // meant for another state or an earlier socket
+	}
+	c.log.Warn().Type("type", ctx.Message()).Msg("unexpected message")
+}
+
+// dial starts the handshake in a goroutine; its result comes back as dialed.
+func (c *Connection) dial(ctx actor.Context) {
+	c.gen = c.gens.Add(1)
+	c.dialStart = c.env.Clock.Now()
+	target, header, err := c.target()
+	if err != nil {
+		panic(&messages.Failure{Kind: messages.Protocol, Err: err})
+	}
+	tlsCfg, err := tlsconf.Client(c.cfg.TLS)
+	if err != nil {
+		panic(&messages.Failure{Kind: messages.Protocol, Err: err})
+	}
+	d := websocket.Dialer{
+		Proxy:             http.ProxyFromEnvironment,
+		HandshakeTimeout:  c.cfg.HandshakeTimeout.Duration,
+		Subprotocols:      c.cfg.Subprotocols,
+		EnableCompression: c.cfg.Compression,
+		TLSClientConfig:   tlsCfg,
+		ReadBufferSize:    32 << 10,
+		WriteBufferSize:   16 << 10,
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), c.cfg.HandshakeTimeout.Duration)
+	c.cancelDial = cancel
+	self, root, gen, clock := ctx.Self(), ctx.ActorSystem().Root, c.gen, c.env.Clock
+	c.log.Info().Str("host", c.host).Uint64("gen", gen).Msg("connecting")
+	go func() {
+		sock, resp, err := d.DialContext(dctx, target, header)
+		r := &dialed{gen: gen, sock: sock}
+		if err != nil {
+			r.err = fmt.Errorf("dial %s: %w", c.host, err)
+			if resp != nil {
+				r.status = resp.StatusCode
+				r.retryAfter = retryAfter(resp.Header.Get("Retry-After"), clock.Now())
+				r.err = fmt.Errorf("dial %s: %s", c.host, resp.Status)
+			}
+		}
+		root.Send(self, r)
+	}()
+}
+
+// target builds the URL and headers, reading the token afresh so a rotated one is used.
+func (c *Connection) target() (string, http.Header, error) {
+	header := http.Header{}
+	for k, v := range c.cfg.Headers {
+		header.Set(k, v)
+	}
+	target := c.cfg.URL
+	a := c.cfg.Auth
+	if a.Mode != "header" && a.Mode != "query" {
+		return target, header, nil
+	}
+	tok, err := config.ReadToken(a.TokenEnv, a.TokenFile)
+	if err != nil {
+		return "", nil, fmt.Errorf("read token: %w", err)
+	}
+	if a.Mode == "header" {
+		v := string(tok)
+		if a.Scheme != "" {
+			v = a.Scheme + " " + v
+		}
+		header.Set(a.Header, v)
+		return target, header, nil
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return "", nil, fmt.Errorf("parse url: %w", err) // validated at load: cannot happen
+	}
+	q := u.Query()
+	q.Set(a.QueryParam, string(tok))
+	u.RawQuery = q.Encode()
+	return u.String(), header, nil
+}
+
+func (c *Connection) sendAuth(ctx actor.Context) {
+	a := c.cfg.Auth
+	tok, err := config.ReadToken(a.TokenEnv, a.TokenFile)
+	if err != nil {
+		c.fail(ctx, &messages.Failure{Kind: messages.Protocol, Err: fmt.Errorf("read token: %w", err)}, 0)
+		return
+	}
+	msg, _ := json.Marshal(map[string]string{"type": a.MessageType, a.TokenField: string(tok)})
+	c.write(outFrame{kind: websocket.TextMessage, data: msg})
+	c.behavior.Become(c.authenticating)
+	self, root, gen := ctx.Self(), ctx.ActorSystem().Root, c.gen
+	c.authTimer = c.env.Clock.AfterFunc(a.Timeout.Duration, func() { root.Send(self, &authExpired{gen: gen}) })
+}
+
+// subscribe asks for the cursor when one is kept, else subscribes at once.
+func (c *Connection) subscribe(ctx actor.Context) {
+	if c.peers.Cursor == nil {
+		c.sendSubscriptions(ctx, "")
+		return
+	}
+	if c.readyAt.IsZero() {
+		c.behavior.Become(c.subscribing)
+	}
+	ctx.Request(c.peers.Cursor, &messages.GetCursor{})
+}
+
+// sendSubscriptions writes the configured subscribe messages in order, adding the cursor.
+func (c *Connection) sendSubscriptions(ctx actor.Context, cursor string) {
+	for i, s := range c.cfg.Subscribe {
+		m := make(map[string]any, len(s.Message)+1)
+		for k, v := range s.Message {
+			m[k] = v
+		}
+		if cursor != "" && c.cfg.Cursor.SubscribeKey != "" {
+			m[c.cfg.Cursor.SubscribeKey] = cursorValue(cursor)
+		}
+		data, err := json.Marshal(m)
+		if err != nil {
+			c.fail(ctx, &messages.Failure{Kind: messages.Protocol, Err: fmt.Errorf("encode subscribe[%d]: %w", i, err)}, 0)
+			return
+		}
+		c.write(outFrame{kind: websocket.TextMessage, data: data})
+	}
+	if !c.readyAt.IsZero() {
+		c.log.Info().Int("subscriptions", len(c.cfg.Subscribe)).Str("cursor", cursor).Msg("subscribed again")
+		return
+	}
+	c.readyAt = c.env.Clock.Now()
+	c.behavior.Become(c.ready)
+	c.log.Info().Int("subscriptions", len(c.cfg.Subscribe)).Str("cursor", cursor).Msg("subscribed")
+	ev := &messages.Connected{Gen: c.gen, Host: c.host, Handshake: c.handshake}
+	for _, p := range []*actor.PID{c.peers.Stream, c.peers.Heartbeat, c.peers.Queue} {
+		if p != nil {
+			ctx.Send(p, ev)
+		}
+	}
+}
+
+// cursorValue sends a numeric cursor as a JSON number, anything else as a string.
+func cursorValue(s string) any {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return n
+	}
+	return s
+}
+
+func typeOnly(typ string) []byte {
+	b, _ := json.Marshal(map[string]string{"type": typ})
+	return b
+}
+
+func (c *Connection) write(f outFrame) {
+	c.out <- f // the writer drains it under a deadline, so this wait is bounded
+}
+
+// lost handles the reader's end: a close frame or a read error.
+func (c *Connection) lost(ctx actor.Context, msg *readFailed) {
+	f := &messages.Failure{Kind: messages.Transient, Err: msg.err}
+	switch msg.code {
+	case websocket.CloseTryAgainLater:
+		f.Retry = max(parseSeconds(msg.text), c.cfg.Reconnect.MaxDelay.Duration)
+	case websocket.ClosePolicyViolation:
+		if c.cfg.Auth.Mode == "message" && c.readyAt.IsZero() {
+			f.Kind = messages.AuthRejected
+		}
+	}
+	c.fail(ctx, f, msg.code)
+}
+
+// fail tears the socket down, tells the peers, and hands the reason to the supervisor.
+func (c *Connection) fail(ctx actor.Context, f *messages.Failure, code int) {
+	wasReady := !c.readyAt.IsZero()
+	up := time.Duration(0)
+	if wasReady {
+		up = c.env.Clock.Now().Sub(c.readyAt)
+	}
+	c.teardown(false)
+	c.log.Info().Uint64("gen", c.gen).Int("close_code", code).Dur("up", up).Err(f.Err).Msg("disconnected")
+	if wasReady {
+		ev := &messages.Disconnected{Gen: c.gen, Reason: f.Err, CloseCode: code, Up: up}
+		for _, p := range []*actor.PID{c.peers.Heartbeat, c.peers.Queue} {
+			if p != nil {
+				ctx.Send(p, ev)
+			}
+		}
+	}
+	panic(f)
+}
+
+// startReader runs the only reader of the socket. Events go straight to the router, whose
+// bounded mailbox blocks this goroutine when sinks fall behind; protocol replies go to their
+// owners. It reports through messages, never via c or ctx.
+func (c *Connection) startReader(ctx actor.Context) {
+	sock, gen, done := c.sock, c.gen, make(chan struct{})
+	self, root, clock := ctx.Self(), ctx.ActorSystem().Root, c.env.Clock
+	router, heartbeat := c.peers.Router, c.peers.Heartbeat
+	field, cfg := c.cfg.Cursor.Field, c.cfg
+	c.readerDone = done
+	sock.SetPongHandler(func(string) error {
+		root.Send(heartbeat, &messages.PongReceived{Gen: gen})
+		return nil
+	})
+	go func() {
+		defer close(done)
+		defer func() {
+			if p := recover(); p != nil {
+				root.Send(self, &readFailed{gen: gen, err: fmt.Errorf("reader panic: %v", p)})
+			}
+		}()
+		for {
+			kind, data, err := sock.ReadMessage()
+			if err != nil {
+				rf := &readFailed{gen: gen, err: fmt.Errorf("read: %w", err)}
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					rf.code, rf.text = ce.Code, ce.Text
+				}
+				if errors.Is(err, websocket.ErrReadLimit) {
+					rf.err = fmt.Errorf("read: frame larger than read_limit %d bytes", cfg.ReadLimit)
+				}
+				root.Send(self, rf)
+				return
+			}
+			fr := &messages.FrameReceived{Gen: gen, Data: data, At: clock.Now(), Via: messages.ViaWebSocket}
+			if kind == websocket.BinaryMessage {
+				fr.Invalid = messages.InvalidBinary
+			} else {
+				f := messages.ParseFrame(data, field)
+				fr.Type, fr.Cursor, fr.Invalid = f.Type, f.Cursor, f.Invalid
+				switch {
+				case f.Invalid != "":
+				case f.Type == cfg.Heartbeat.PongType:
+					root.Send(heartbeat, &messages.PongReceived{Gen: gen})
+					continue
+				case cfg.Auth.Mode == "message" && f.Type == cfg.Auth.SuccessType:
+					root.Send(self, &authAnswer{gen: gen, ok: true})
+					continue
+				case cfg.Auth.Mode == "message" && f.Type == cfg.Auth.FailureType:
+					root.Send(self, &authAnswer{gen: gen, ok: false})
+					continue
+				}
+			}
+			root.Send(router, fr)
+		}
+	}()
+}
+
+// startWriter runs the only writer of the socket; every write has a deadline.
+func (c *Connection) startWriter(ctx actor.Context) {
+	sock, gen, out, done := c.sock, c.gen, make(chan outFrame, 64), make(chan struct{})
+	self, root, timeout := ctx.Self(), ctx.ActorSystem().Root, c.cfg.WriteTimeout.Duration
+	c.out, c.writerDone = out, done
+	go func() {
+		defer close(done)
+		failed := false
+		for f := range out {
+			if failed {
+				continue // drain so the actor never blocks on a dead writer
+			}
+			var err error
+			deadline := wallDeadline(timeout)
+			switch f.kind {
+			case websocket.TextMessage:
+				_ = sock.SetWriteDeadline(deadline)
+				err = sock.WriteMessage(websocket.TextMessage, f.data)
+			default:
+				err = sock.WriteControl(f.kind, f.data, deadline)
+			}
+			if f.kind == websocket.CloseMessage {
+				continue // teardown reports nothing
+			}
+			if err != nil {
+				failed = true
+				root.Send(self, &writeDone{gen: gen, id: f.id, err: fmt.Errorf("write: %w", err)})
+				continue
+			}
+			if f.id > 0 {
+				root.Send(self, &writeDone{gen: gen, id: f.id})
+			}
+		}
+	}()
+}
+
+// teardown closes first, then waits for the goroutines. graceful sends a close frame.
+func (c *Connection) teardown(graceful bool) {
+	if c.cancelDial != nil {
+		c.cancelDial()
+	}
+	stop(&c.authTimer)
+	if c.sock == nil {
+		return
+	}
+	if graceful {
+		c.out <- outFrame{kind: websocket.CloseMessage,
+			data: websocket.FormatCloseMessage(websocket.CloseNormalClosure, "holdfast stopping")}
+	}
+	close(c.out)
+	<-c.writerDone
+	_ = c.sock.Close()
+	<-c.readerDone
+	c.sock = nil
+}
+
+// wallDeadline is a socket deadline. The kernel enforces it in real time, so it is the one
+// place that reads the wall clock instead of Env.Clock.
+func wallDeadline(d time.Duration) time.Time { return time.Now().Add(d) }
+
+// retryAfter parses an HTTP Retry-After: seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// parseSeconds reads a close reason such as "30" as a delay; 0 when it is not one.
+func parseSeconds(s string) time.Duration {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	return 0
+}

@@ -1,0 +1,169 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"holdfast/messages"
+)
+
+// CursorConfig says where a stream's cursor is kept and how often it is saved.
+type CursorConfig struct {
+	Stream   string
+	Path     string        // state file; written atomically (temp file, fsync, rename)
+	Interval time.Duration // checkpoint period. Default: 1s.
+	Initial  string        // the value loaded from Path at stream start
+}
+
+// CursorPath is where a stream's cursor lives under state_dir.
+func CursorPath(stateDir, stream string) string {
+	return filepath.Join(stateDir, stream+".cursor")
+}
+
+// LoadCursor reads a saved cursor; a missing file is an empty cursor, not an error.
+func LoadCursor(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("load cursor: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// Cursor remembers the last cursor seen (for re-subscribing) and checkpoints the last one that
+// every sink has finished with, so a crash replays at most one interval of events and never
+// skips one. Its mailbox is unbounded: sinks report here, so it must never block them.
+type Cursor struct {
+	log   zerolog.Logger
+	clock Clock
+	cfg   CursorConfig
+
+	seen    string            // last cursor routed
+	saved   string            // last cursor written to disk
+	last    uint64            // offset of the last routed event
+	routed  map[string]uint64 // sink → offset of the last event routed to it
+	done    map[string]uint64 // sink → every event up to this offset is finished
+	pending []pendingCursor   // routed events that carry a cursor, oldest first
+	timer   Timer
+}
+
+type pendingCursor struct {
+	offset uint64
+	value  string
+}
+
+type checkpointTick struct{}
+
+// CursorProps builds the props; the producer runs again on every restart.
+func CursorProps(env Env, cfg CursorConfig) *actor.Props {
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &Cursor{log: env.Named(NameCursor).With().Str("stream", cfg.Stream).Logger(), clock: env.Clock, cfg: cfg,
+			seen: cfg.Initial, saved: cfg.Initial, routed: map[string]uint64{}, done: map[string]uint64{}}
+	})
+}
+
+func (c *Cursor) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		c.arm(ctx)
+	case *messages.EventRouted:
+		c.last = msg.Offset
+		for _, s := range msg.Sinks {
+			c.routed[s] = msg.Offset
+		}
+		if msg.Cursor != "" {
+			c.seen = msg.Cursor
+			c.pending = append(c.pending, pendingCursor{msg.Offset, msg.Cursor})
+		}
+	case *messages.SinkDone:
+		c.done[msg.Sink] = max(c.done[msg.Sink], msg.UpTo)
+	case *messages.GetCursor:
+		ctx.Respond(&messages.CursorValue{Value: c.seen})
+	case *checkpointTick:
+		c.checkpoint()
+		c.arm(ctx)
+	case *actor.Stopping, *actor.Restarting:
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		c.checkpoint()
+	case actor.SystemMessage, actor.AutoReceiveMessage:
+	default:
+		c.log.Warn().Type("type", msg).Msg("unexpected message")
+	}
+}
+
+// safe is the highest offset every sink has finished: events a sink was never given do not
+// hold it back.
+func (c *Cursor) safe() uint64 {
+	s := c.last
+	for sink, r := range c.routed {
+		if d := c.done[sink]; d < r {
+			s = min(s, d)
+		}
+	}
+	return s
+}
+
+func (c *Cursor) checkpoint() {
+	safe, value, n := c.safe(), "", 0
+	for n < len(c.pending) && c.pending[n].offset <= safe {
+		value = c.pending[n].value
+		n++
+	}
+	c.pending = c.pending[n:]
+	if n == 0 || value == c.saved {
+		return
+	}
+	if err := writeFileAtomic(c.cfg.Path, []byte(value+"\n")); err != nil {
+		c.log.Error().Err(err).Msg("cursor checkpoint")
+		return
+	}
+	c.saved = value
+	c.log.Debug().Str("cursor", value).Msg("cursor saved")
+}
+
+func (c *Cursor) arm(ctx actor.Context) {
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	c.timer = c.clock.AfterFunc(c.cfg.Interval, func() { root.Send(self, &checkpointTick{}) })
+}
+
+// writeFileAtomic replaces path with data so that a crash leaves the old or the new content.
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(data); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename %s: %w", path, err)
+	}
+	return nil
+}

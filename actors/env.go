@@ -1,0 +1,48 @@
+// Package actors holds holdfast's actors, one file each, and what they share.
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"holdfast/metrics"
+)
+
+// Env is what every actor is given instead of looking anything up globally.
+type Env struct {
+	Log     zerolog.Logger
+	Clock   Clock
+	Rand    Rand
+	Status  *actor.PID       // receives StreamState, RouterStats, QueueStats; nil = nobody
+	Metrics *metrics.Metrics // never nil outside tests that pass metrics.New()
+}
+
+// Named returns a logger for one actor, as STYLE.md asks: the child name is the actor field.
+func (e Env) Named(name string) zerolog.Logger {
+	return e.Log.With().Str("actor", name).Logger()
+}
+
+// Peers are the PIDs of one stream's children. The stream computes them from the child names
+// before spawning anything, so the value is complete from the start and never changes; PIDs
+// survive restarts.
+type Peers struct {
+	Stream     *actor.PID
+	Connection *actor.PID
+	Heartbeat  *actor.PID
+	Queue      *actor.PID
+	Router     *actor.PID
+	Cursor     *actor.PID
+	Poller     *actor.PID
+	Sinks      map[string]*actor.PID // read-only after construction
+}
+
+// Child names, which double as the actor log field.
+const (
+	NameConnection = "connection"
+	NameHeartbeat  = "heartbeat"
+	NameQueue      = "queue"
+	NameRouter     = "router"
+	NameCursor     = "cursor"
+	NamePoller     = "poller"
+	SinkPrefix     = "sink-"
+)

@@ -1,0 +1,245 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"holdfast/config"
+	"holdfast/messages"
+	"holdfast/poll"
+	"holdfast/tlsconf"
+)
+
+// Poller keeps events flowing over HTTP while the socket is down for good: it polls poll_url
+// every interval (backing off on errors), feeds every event to the Router with via "poll",
+// and posts queued messages to send_url. The stream starts it when reconnects run out and
+// stops it once the socket has stayed healthy for promote_after.
+type Poller struct {
+	log    zerolog.Logger
+	env    Env
+	cfg    config.StreamConfig
+	fb     config.FallbackConfig
+	peers  Peers
+	client *poll.Client
+	jitter Jitter
+
+	cursor   string
+	dedupe   poll.Dedupe
+	failures int
+	timer    Timer
+	cancel   context.CancelFunc // cancels the request in flight
+	busy     chan struct{}      // closed when the goroutine in flight ends; nil when idle
+	sending  chan struct{}      // likewise for a send
+}
+
+type (
+	pollTick struct{}
+	polled   struct {
+		res poll.Result
+		err error
+	}
+	posted struct {
+		id  uint64
+		err error
+	}
+)
+
+// PollerProps builds the props; the producer runs again on every restart.
+func PollerProps(env Env, sc config.StreamConfig, peers Peers) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &Poller{log: env.Named(NamePoller).With().Str("stream", sc.Name).Logger(),
+			env: env, cfg: sc, fb: *sc.Fallback, peers: peers}
+	})
+}
+
+func (p *Poller) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		if err := p.setup(); err != nil {
+			p.log.Error().Err(err).Msg("poller cannot start")
+			return
+		}
+		p.log.Info().Dur("interval", p.fb.Interval.Duration).Msg("polling started")
+		if p.peers.Cursor != nil {
+			ctx.Request(p.peers.Cursor, &messages.GetCursor{})
+			return
+		}
+		p.start(ctx)
+	case *messages.CursorValue:
+		p.cursor = msg.Value
+		p.start(ctx)
+	case *pollTick:
+		p.timer = nil
+		p.start(ctx)
+	case *polled:
+		p.busy = nil
+		p.handle(ctx, msg)
+	case *messages.SendOutbound:
+		p.send(ctx, msg)
+	case *posted:
+		p.sending = nil
+		if msg.err != nil {
+			p.log.Warn().Err(msg.err).Uint64("id", msg.id).Msg("send_url post failed")
+			ctx.Send(p.peers.Queue, &messages.OutboundFailed{ID: msg.id, Err: msg.err})
+			return
+		}
+		ctx.Send(p.peers.Queue, &messages.OutboundWritten{ID: msg.id})
+	case *actor.Stopping, *actor.Restarting:
+		stop(&p.timer)
+		if p.cancel != nil {
+			p.cancel()
+		}
+		for _, ch := range []chan struct{}{p.busy, p.sending} {
+			if ch != nil {
+				<-ch
+			}
+		}
+		p.log.Info().Msg("polling stopped")
+	case actor.SystemMessage, actor.AutoReceiveMessage:
+	default:
+		p.log.Warn().Type("type", msg).Msg("unexpected message")
+	}
+}
+
+func (p *Poller) setup() error {
+	tlsCfg, err := tlsconf.Client(p.cfg.TLS)
+	if err != nil {
+		return err
+	}
+	j, err := JitterFrom(p.fb.Jitter, p.env.Rand)
+	if err != nil {
+		return err
+	}
+	p.jitter = j
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsCfg
+	p.client = poll.New(p.fb, &http.Client{Transport: tr})
+	return nil
+}
+
+// start runs one poll in a goroutine the actor owns; the answer comes back as polled.
+func (p *Poller) start(ctx actor.Context) {
+	if p.busy != nil || p.client == nil {
+		return
+	}
+	auth, err := p.auth()
+	if err != nil {
+		p.handle(ctx, &polled{err: err})
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.Background(), p.fb.Timeout.Duration)
+	self, root, client, cursor, done := ctx.Self(), ctx.ActorSystem().Root, p.client, p.cursor, make(chan struct{})
+	p.cancel, p.busy = cancel, done
+	go func() {
+		defer close(done)
+		defer cancel()
+		res, err := client.Poll(rctx, cursor, auth)
+		root.Send(self, &polled{res: res, err: err})
+	}()
+}
+
+func (p *Poller) handle(ctx actor.Context, msg *polled) {
+	result := "ok"
+	next := p.fb.Interval.Duration
+	switch {
+	case msg.err == nil:
+		p.failures = 0
+		if msg.res.NotModified {
+			result = "not_modified"
+		}
+		p.route(ctx, msg.res.Events)
+	case errors.Is(msg.err, poll.ErrAuth):
+		result = "auth_failed"
+		p.failures++
+		next = p.fb.MaxInterval.Duration
+		p.log.Error().Err(msg.err).Dur("retry_in", next).Msg("poll rejected the credentials")
+	case errors.Is(msg.err, poll.ErrBody):
+		result = "bad_body"
+		p.failures++
+		next = poll.Backoff(p.fb.Interval.Duration, p.fb.MaxInterval.Duration, p.failures)
+		if p.env.Metrics != nil {
+			p.env.Metrics.ParseErrors.WithLabelValues(p.cfg.Name, "poll body").Inc()
+		}
+		p.log.Warn().Err(msg.err).Dur("retry_in", next).Msg("poll body unusable")
+	default:
+		result = "error"
+		p.failures++
+		next = poll.Backoff(p.fb.Interval.Duration, p.fb.MaxInterval.Duration, p.failures)
+		var se *poll.StatusError
+		if errors.As(msg.err, &se) && se.RetryAfter > 0 {
+			next = min(max(next, se.RetryAfter), p.fb.MaxInterval.Duration)
+		}
+		p.log.Warn().Err(msg.err).Int("failures", p.failures).Dur("retry_in", next).Msg("poll failed")
+	}
+	if p.env.Metrics != nil {
+		p.env.Metrics.PollRequests.WithLabelValues(p.cfg.Name, result).Inc()
+	}
+	if p.jitter != nil {
+		next = p.jitter(next)
+	}
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	p.timer = p.env.Clock.AfterFunc(next, func() { root.Send(self, &pollTick{}) })
+}
+
+// route feeds polled events to the Router exactly as the reader does, with via "poll".
+func (p *Poller) route(ctx actor.Context, events [][]byte) {
+	field := p.cfg.Cursor.Field
+	if field == "" {
+		events = p.dedupe.Filter(events)
+	}
+	now := p.env.Clock.Now()
+	for _, ev := range events {
+		f := messages.ParseFrame(ev, field)
+		ctx.Send(p.peers.Router, &messages.FrameReceived{Data: ev, Type: f.Type, Cursor: f.Cursor,
+			Invalid: f.Invalid, At: now, Via: messages.ViaPoll})
+		if f.Cursor != "" {
+			p.cursor = f.Cursor
+		}
+	}
+}
+
+// send posts one queued message to send_url; the queue sends one at a time.
+func (p *Poller) send(ctx actor.Context, msg *messages.SendOutbound) {
+	auth, err := p.auth()
+	if err != nil || p.client == nil || p.sending != nil {
+		if err == nil {
+			err = errors.New("poller busy or not started")
+		}
+		ctx.Send(p.peers.Queue, &messages.OutboundFailed{ID: msg.ID, Err: err})
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.Background(), p.fb.Timeout.Duration)
+	self, root, client, done := ctx.Self(), ctx.ActorSystem().Root, p.client, make(chan struct{})
+	p.sending = done
+	go func() {
+		defer close(done)
+		defer cancel()
+		err := client.Send(rctx, msg.Data, auth)
+		root.Send(self, &posted{id: msg.ID, err: err})
+	}()
+}
+
+// auth reads the token afresh for every request, as the socket does for every dial.
+func (p *Poller) auth() (poll.Auth, error) {
+	a := p.cfg.Auth
+	if a.Mode != "header" && a.Mode != "query" && a.Mode != "message" {
+		return poll.Auth{}, nil
+	}
+	tok, err := config.ReadToken(a.TokenEnv, a.TokenFile)
+	if err != nil {
+		return poll.Auth{}, fmt.Errorf("read token: %w", err)
+	}
+	if a.Mode == "query" {
+		return poll.Auth{QueryParam: a.QueryParam, QueryValue: string(tok)}, nil
+	}
+	v := string(tok)
+	if a.Scheme != "" {
+		v = a.Scheme + " " + v
+	}
+	return poll.Auth{Header: a.Header, Value: v}, nil
+}

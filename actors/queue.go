@@ -1,0 +1,271 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"holdfast/config"
+	"holdfast/messages"
+	"holdfast/metrics"
+	"holdfast/queue"
+)
+
+// Window is how many queued messages may be in flight to the socket at once. The poller
+// gets one at a time, so a failed POST never lets a later message overtake it.
+const (
+	socketWindow = 64
+	pollWindow   = 1
+	statsPeriod  = 250 * time.Millisecond
+)
+
+// Queue owns a stream's outbound queue. It holds messages while the link is down and flushes
+// them in order once Connected (or, on polling fallback with send_url, through the Poller).
+// A message leaves only when the writer confirms it: at-least-once to the socket. Pushes
+// that arrive together are committed in one store transaction (one fsync when durable).
+type Queue struct {
+	log     zerolog.Logger
+	env     Env
+	stream  string
+	cfg     config.QueueConfig
+	path    string // bbolt file; "" when not durable
+	peers   Peers
+	canPoll bool // the fallback has a send_url
+	q       *queue.Queue
+	openErr error // a durable queue that could not open refuses every push
+
+	target   *actor.PID // where to flush; nil = hold
+	gen      uint64
+	window   int
+	inflight int
+	lastSent uint64 // id of the last message handed to target
+	written  uint64 // highest id confirmed and not yet acked in the store
+
+	batch      []pendingPush
+	stats      messages.QueueStats
+	statsTimer Timer
+}
+
+type pendingPush struct {
+	to   *actor.PID
+	msgs [][]byte
+}
+
+type (
+	commitPushes   struct{}
+	queueStatsTick struct{}
+)
+
+// QueuePath is where a durable queue lives under state_dir.
+func QueuePath(stateDir, stream string) string {
+	return filepath.Join(stateDir, stream+".queue.db")
+}
+
+// QueueProps builds the props; the producer runs again on every restart.
+func QueueProps(env Env, sc config.StreamConfig, stateDir string, peers Peers) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		q := &Queue{log: env.Named(NameQueue).With().Str("stream", sc.Name).Logger(), env: env,
+			stream: sc.Name, cfg: sc.Queue, peers: peers, canPoll: sc.Fallback != nil && sc.Fallback.SendURL != ""}
+		if sc.Queue.Durable {
+			q.path = QueuePath(stateDir, sc.Name)
+		}
+		q.stats.Stream = sc.Name
+		return q
+	})
+}
+
+func (q *Queue) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		q.open()
+	case *messages.Enqueue:
+		if len(q.batch) == 0 {
+			ctx.Send(ctx.Self(), &commitPushes{}) // runs after every push already waiting
+		}
+		q.batch = append(q.batch, pendingPush{to: ctx.Sender(), msgs: msg.Messages})
+	case *commitPushes:
+		q.commit(ctx)
+		q.flush(ctx)
+	case *messages.Connected:
+		q.retarget(q.peers.Connection, msg.Gen, socketWindow)
+		q.flush(ctx)
+	case *messages.Disconnected:
+		if msg.Gen == q.gen {
+			q.retarget(nil, 0, 0)
+		}
+	case *messages.QueueMode:
+		if msg.Via == messages.ViaPoll && q.canPoll {
+			q.retarget(q.peers.Poller, 0, pollWindow)
+			q.flush(ctx)
+		} else if msg.Via != messages.ViaWebSocket {
+			q.retarget(nil, 0, 0)
+		}
+	case *messages.OutboundWritten:
+		q.inflight = max(q.inflight-1, 0)
+		q.written = max(q.written, msg.ID)
+		q.stats.Sent++
+		if q.env.Metrics != nil {
+			via := messages.ViaWebSocket
+			if q.target != nil && q.target.Equal(q.peers.Poller) {
+				via = messages.ViaPoll
+			}
+			q.env.Metrics.MessagesOut.WithLabelValues(q.stream, via).Inc()
+		}
+		if q.inflight == 0 {
+			q.ack()
+		}
+		q.flush(ctx)
+	case *messages.OutboundFailed:
+		q.log.Warn().Uint64("id", msg.ID).Err(msg.Err).Msg("send failed; message stays queued")
+		q.ack()
+		q.retarget(nil, 0, 0) // resend from the front when a transport is ready again
+	case *queueStatsTick:
+		q.statsTimer = nil
+		q.report(ctx)
+	case *actor.Stopping, *actor.Restarting:
+		q.commit(ctx)
+		q.ack()
+		stop(&q.statsTimer)
+		if q.q != nil {
+			if err := q.q.Close(); err != nil {
+				q.log.Error().Err(err).Msg("close queue")
+			}
+		}
+	case actor.SystemMessage, actor.AutoReceiveMessage:
+	default:
+		q.log.Warn().Type("type", msg).Msg("unexpected message")
+	}
+}
+
+func (q *Queue) open() {
+	var store queue.Store
+	if q.path != "" {
+		b, err := queue.OpenBolt(q.path)
+		if err != nil {
+			q.openErr = fmt.Errorf("open durable queue: %w", err)
+			q.log.Error().Err(q.openErr).Msg("queue unavailable; every send is refused")
+			return
+		}
+		store = b
+	}
+	qq, err := queue.New(q.cfg, store)
+	if err != nil {
+		q.openErr = fmt.Errorf("open queue: %w", err)
+		q.log.Error().Err(q.openErr).Msg("queue unavailable; every send is refused")
+		if store != nil {
+			_ = store.Close()
+		}
+		return
+	}
+	q.q = qq
+	if n := qq.Len(); n > 0 {
+		q.log.Info().Int("depth", n).Msg("queue restored")
+	}
+}
+
+// commit pushes every waiting request in one store transaction and answers each caller.
+func (q *Queue) commit(ctx actor.Context) {
+	if len(q.batch) == 0 {
+		return
+	}
+	batch := q.batch
+	q.batch = nil
+	if q.openErr != nil {
+		for _, p := range batch {
+			ctx.Send(p.to, &messages.Enqueued{Err: q.openErr})
+		}
+		return
+	}
+	reqs := make([][][]byte, len(batch))
+	for i, p := range batch {
+		reqs[i] = p.msgs
+	}
+	res, err := q.q.PushAll(reqs, q.env.Clock.Now())
+	for i, p := range batch {
+		if err != nil {
+			ctx.Send(p.to, &messages.Enqueued{Depth: q.q.Len(), Err: err})
+			continue
+		}
+		r := res[i]
+		q.count(metrics.DropOverflow, r.Dropped)
+		q.count(metrics.DropTTL, r.Expired)
+		ctx.Send(p.to, &messages.Enqueued{Depth: r.Depth, Err: r.Err})
+	}
+	if err != nil {
+		q.log.Error().Err(err).Int("requests", len(batch)).Msg("enqueue")
+	}
+	q.report(ctx)
+}
+
+// flush hands the next messages to the target, up to the window.
+func (q *Queue) flush(ctx actor.Context) {
+	if q.q == nil || q.target == nil || q.inflight >= q.window {
+		return
+	}
+	live, expired := q.q.PeekAfter(q.lastSent, q.window-q.inflight, q.env.Clock.Now())
+	q.count(metrics.DropTTL, expired)
+	for _, it := range live {
+		ctx.Send(q.target, &messages.SendOutbound{Gen: q.gen, ID: it.ID, Data: it.Data})
+		q.inflight++
+		q.lastSent = it.ID
+	}
+	q.scheduleReport(ctx)
+}
+
+// retarget switches where messages go; whatever was in flight is sent again from the front.
+func (q *Queue) retarget(to *actor.PID, gen uint64, window int) {
+	q.ack()
+	q.target, q.gen, q.window = to, gen, window
+	q.inflight, q.lastSent = 0, q.written
+}
+
+// ack removes every confirmed message from the store in one transaction.
+func (q *Queue) ack() {
+	if q.q == nil || q.written == 0 {
+		return
+	}
+	if _, err := q.q.AckUpTo(q.written); err != nil && !errors.Is(err, queue.ErrUnknownID) {
+		q.log.Error().Err(err).Msg("ack queue")
+	}
+}
+
+func (q *Queue) count(reason string, items []queue.Item) {
+	if len(items) == 0 {
+		return
+	}
+	if reason == metrics.DropTTL {
+		q.stats.Expired += uint64(len(items))
+	} else {
+		q.stats.Dropped += uint64(len(items))
+	}
+	if q.env.Metrics != nil {
+		q.env.Metrics.QueueDropped.WithLabelValues(q.stream, reason).Add(float64(len(items)))
+	}
+	q.log.Warn().Str("reason", reason).Int("dropped", len(items)).Uint64("first_id", items[0].ID).Msg("queue dropped messages")
+}
+
+func (q *Queue) scheduleReport(ctx actor.Context) {
+	if q.statsTimer != nil {
+		return
+	}
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	q.statsTimer = q.env.Clock.AfterFunc(statsPeriod, func() { root.Send(self, &queueStatsTick{}) })
+}
+
+func (q *Queue) report(ctx actor.Context) {
+	if q.q != nil {
+		q.stats.Depth, q.stats.Bytes = q.q.Len(), q.q.Bytes()
+	}
+	if m := q.env.Metrics; m != nil {
+		m.QueueDepth.WithLabelValues(q.stream).Set(float64(q.stats.Depth))
+		m.QueueBytes.WithLabelValues(q.stream).Set(float64(q.stats.Bytes))
+	}
+	if q.env.Status != nil {
+		st := q.stats
+		ctx.Send(q.env.Status, &st)
+	}
+}

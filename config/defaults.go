@@ -1,0 +1,215 @@
+package config
+
+import "time"
+
+// Defaults for DaemonConfig.
+const (
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "auto"
+	DefaultStateDir        = "./state"
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// Defaults for ControlConfig.
+const (
+	DefaultControlListen     = "127.0.0.1:7070"
+	DefaultControlSocketMode = "0600"
+	DefaultControlMaxBody    = 1 * MiB
+)
+
+// Defaults for BackoffConfig as used by [stream.reconnect].
+const (
+	DefaultInitialDelay = 1 * time.Second
+	DefaultMaxDelay     = 30 * time.Second
+	DefaultMultiplier   = 2.0
+	DefaultJitter       = "equal"
+)
+
+// Defaults for SinkConfig. Timeout depends on Kind, so it is applied after decoding.
+const (
+	DefaultSinkBuffer            = 1024
+	DefaultSinkMaxRetries        = 5
+	DefaultSinkRetryInitialDelay = 500 * time.Millisecond
+	DefaultSinkRetryMaxDelay     = 30 * time.Second
+	DefaultSinkRetryMultiplier   = 2.0
+	DefaultSinkRetryJitter       = "equal"
+	DefaultFlushInterval         = 100 * time.Millisecond
+	DefaultFsync                 = false
+	DefaultExecMode              = "per_event"
+	DefaultExecTimeout           = 30 * time.Second
+	DefaultWebhookTimeout        = 10 * time.Second
+	DefaultConcurrency           = 1
+	DefaultBatchMax              = 1
+	DefaultBatchWait             = time.Duration(0)
+)
+
+// Defaults for StreamConfig.
+const (
+	DefaultReadLimit        = 1 * MiB
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultCompression      = false
+)
+
+// Defaults for ReconnectConfig (besides the BackoffConfig ones).
+const (
+	DefaultMaxAttempts = 0 // never give up
+	DefaultStableAfter = 30 * time.Second
+)
+
+// Defaults for HeartbeatConfig.
+const (
+	DefaultHeartbeatMode     = "message"
+	DefaultHeartbeatInterval = 15 * time.Second
+	DefaultHeartbeatTimeout  = 10 * time.Second
+	DefaultAnyFrameAlive     = false
+	DefaultStaleAfter        = time.Duration(0) // off
+	DefaultPingType          = "ping"
+	DefaultPongType          = "pong"
+)
+
+// Defaults for AuthConfig.
+const (
+	DefaultAuthMode        = "none"
+	DefaultAuthHeader      = "Authorization"
+	DefaultAuthScheme      = "Bearer"
+	DefaultAuthTimeout     = 10 * time.Second
+	DefaultAuthOnFailure   = "retry"
+	DefaultAuthMessageType = "auth"
+	DefaultAuthTokenField  = "token"
+	DefaultAuthSuccessType = "auth_success"
+	DefaultAuthFailureType = "auth_failed"
+)
+
+// Defaults for CursorConfig.
+const (
+	DefaultCursorSubscribeKey       = "since"
+	DefaultCursorCheckpointInterval = 1 * time.Second
+)
+
+// Defaults for QueueConfig.
+const (
+	DefaultQueueMaxMessages = 10000
+	DefaultQueueMaxBytes    = 16 * MiB
+	DefaultQueueOverflow    = "reject"
+	DefaultQueueTTL         = time.Duration(0) // never expire
+	DefaultQueueDurable     = false
+)
+
+// Defaults for FallbackConfig.
+const (
+	DefaultFallbackInterval            = 5 * time.Second
+	DefaultFallbackMaxInterval         = 60 * time.Second
+	DefaultFallbackJitter              = "equal"
+	DefaultFallbackTimeout             = 10 * time.Second
+	DefaultFallbackCursorParam         = "since"
+	DefaultFallbackShape               = "auto"
+	DefaultFallbackRetryWebsocketEvery = 60 * time.Second
+	DefaultFallbackPromoteAfter        = 10 * time.Second
+)
+
+// DefaultConfig is the configuration of an empty file: no sinks and no streams
+// (Validate then rejects it, since at least one stream is required).
+func DefaultConfig() Config {
+	return Config{
+		Daemon: DaemonConfig{
+			LogLevel:        DefaultLogLevel,
+			LogFormat:       DefaultLogFormat,
+			StateDir:        DefaultStateDir,
+			ShutdownTimeout: Duration{DefaultShutdownTimeout},
+		},
+		Control: ControlConfig{
+			Listen:     DefaultControlListen,
+			SocketMode: DefaultControlSocketMode,
+			MaxBody:    DefaultControlMaxBody,
+		},
+	}
+}
+
+// DefaultSinkConfig is what every [[sink]] starts from before its keys are decoded.
+// Timeout is left 0: Parse sets DefaultExecTimeout or DefaultWebhookTimeout by Kind
+// when the key is absent.
+func DefaultSinkConfig() SinkConfig {
+	return SinkConfig{
+		Buffer:     DefaultSinkBuffer,
+		MaxRetries: DefaultSinkMaxRetries,
+		Retry: BackoffConfig{
+			InitialDelay: Duration{DefaultSinkRetryInitialDelay},
+			MaxDelay:     Duration{DefaultSinkRetryMaxDelay},
+			Multiplier:   DefaultSinkRetryMultiplier,
+			Jitter:       DefaultSinkRetryJitter,
+		},
+		FlushInterval: Duration{DefaultFlushInterval},
+		Fsync:         DefaultFsync,
+		Mode:          DefaultExecMode,
+		Concurrency:   DefaultConcurrency,
+		BatchMax:      DefaultBatchMax,
+		BatchWait:     Duration{DefaultBatchWait},
+	}
+}
+
+// DefaultStreamConfig is what every [[stream]] starts from before its keys are decoded.
+// Fallback stays nil; a [stream.fallback] table starts from DefaultFallbackConfig.
+func DefaultStreamConfig() StreamConfig {
+	return StreamConfig{
+		ReadLimit:        DefaultReadLimit,
+		HandshakeTimeout: Duration{DefaultHandshakeTimeout},
+		WriteTimeout:     Duration{DefaultWriteTimeout},
+		Compression:      DefaultCompression,
+		Reconnect: ReconnectConfig{
+			BackoffConfig: BackoffConfig{
+				InitialDelay: Duration{DefaultInitialDelay},
+				MaxDelay:     Duration{DefaultMaxDelay},
+				Multiplier:   DefaultMultiplier,
+				Jitter:       DefaultJitter,
+			},
+			MaxAttempts: DefaultMaxAttempts,
+			StableAfter: Duration{DefaultStableAfter},
+		},
+		Heartbeat: HeartbeatConfig{
+			Mode:          DefaultHeartbeatMode,
+			Interval:      Duration{DefaultHeartbeatInterval},
+			Timeout:       Duration{DefaultHeartbeatTimeout},
+			AnyFrameAlive: DefaultAnyFrameAlive,
+			StaleAfter:    Duration{DefaultStaleAfter},
+			PingType:      DefaultPingType,
+			PongType:      DefaultPongType,
+		},
+		Auth: AuthConfig{
+			Mode:        DefaultAuthMode,
+			Header:      DefaultAuthHeader,
+			Scheme:      DefaultAuthScheme,
+			Timeout:     Duration{DefaultAuthTimeout},
+			OnFailure:   DefaultAuthOnFailure,
+			MessageType: DefaultAuthMessageType,
+			TokenField:  DefaultAuthTokenField,
+			SuccessType: DefaultAuthSuccessType,
+			FailureType: DefaultAuthFailureType,
+		},
+		Cursor: CursorConfig{
+			SubscribeKey:       DefaultCursorSubscribeKey,
+			CheckpointInterval: Duration{DefaultCursorCheckpointInterval},
+		},
+		Queue: QueueConfig{
+			MaxMessages: DefaultQueueMaxMessages,
+			MaxBytes:    DefaultQueueMaxBytes,
+			Overflow:    DefaultQueueOverflow,
+			TTL:         Duration{DefaultQueueTTL},
+			Durable:     DefaultQueueDurable,
+		},
+	}
+}
+
+// DefaultFallbackConfig is what a [stream.fallback] table starts from. PollURL has no default.
+func DefaultFallbackConfig() FallbackConfig {
+	return FallbackConfig{
+		Interval:            Duration{DefaultFallbackInterval},
+		MaxInterval:         Duration{DefaultFallbackMaxInterval},
+		Jitter:              DefaultFallbackJitter,
+		Timeout:             Duration{DefaultFallbackTimeout},
+		CursorParam:         DefaultFallbackCursorParam,
+		Shape:               DefaultFallbackShape,
+		RetryWebsocketEvery: Duration{DefaultFallbackRetryWebsocketEvery},
+		PromoteAfter:        Duration{DefaultFallbackPromoteAfter},
+	}
+}

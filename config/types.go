@@ -1,0 +1,182 @@
+// Package config reads and validates holdfast's TOML configuration.
+package config
+
+import "time"
+
+// Config is the whole file. Zero values are replaced by DefaultConfig before decoding.
+type Config struct {
+	Daemon  DaemonConfig   `toml:"daemon"`
+	Control ControlConfig  `toml:"control"`
+	Sinks   []SinkConfig   `toml:"sink"`
+	Streams []StreamConfig `toml:"stream"`
+}
+
+// DaemonConfig holds process-wide settings.
+type DaemonConfig struct {
+	LogLevel        string   `toml:"log_level"`        // trace|debug|info|warn|error. Default: info.
+	LogFormat       string   `toml:"log_format"`       // auto|json|console. Default: auto.
+	StateDir        string   `toml:"state_dir"`        // cursors and durable queues. Default: ./state.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"` // Default: 10s.
+}
+
+// ControlConfig is the local control API (status, send, health, metrics).
+type ControlConfig struct {
+	Listen     string `toml:"listen"`      // "127.0.0.1:7070", "unix:/path", or "" (off). Default: 127.0.0.1:7070.
+	SocketMode string `toml:"socket_mode"` // octal file mode of a unix socket. Default: "0600".
+	TokenEnv   string `toml:"token_env"`   // bearer token required on every call when set
+	TokenFile  string `toml:"token_file"`
+	MaxBody    Size   `toml:"max_body"` // Default: 1MiB.
+}
+
+// TLSConfig configures client TLS for sockets, polls and webhooks.
+type TLSConfig struct {
+	CAFile             string `toml:"ca_file"`
+	CertFile           string `toml:"cert_file"`
+	KeyFile            string `toml:"key_file"`
+	ServerName         string `toml:"server_name"`
+	InsecureSkipVerify bool   `toml:"insecure_skip_verify"`
+}
+
+// BackoffConfig is the retry schedule shared by reconnects, sinks and polls.
+// Delay(n) = min(MaxDelay, InitialDelay*Multiplier^(n-1)), then Jitter.
+type BackoffConfig struct {
+	InitialDelay Duration `toml:"initial_delay"` // Default: 1s.
+	MaxDelay     Duration `toml:"max_delay"`     // Default: 30s.
+	Multiplier   float64  `toml:"multiplier"`    // Default: 2.
+	Jitter       string   `toml:"jitter"`        // "none", "full", "equal", or a duration for additive. Default: equal.
+}
+
+// SinkConfig is one named output. Kind picks which of the kind-specific fields apply.
+type SinkConfig struct {
+	Name       string        `toml:"name"`
+	Kind       string        `toml:"kind"`        // stdout|file|exec|webhook
+	Buffer     int           `toml:"buffer"`      // mailbox size in events. Default: 1024.
+	MaxRetries int           `toml:"max_retries"` // exec/webhook. Default: 5.
+	Retry      BackoffConfig `toml:"retry"`       // Default: 500ms..30s, x2, equal.
+	DeadLetter string        `toml:"dead_letter"` // name of another sink; "" = log at error and count
+
+	// file
+	Path          string   `toml:"path"`
+	FlushInterval Duration `toml:"flush_interval"` // Default: 100ms.
+	Fsync         bool     `toml:"fsync"`          // fsync on every flush. Default: false.
+
+	// exec
+	Command     []string `toml:"command"`     // argv, no shell
+	Mode        string   `toml:"mode"`        // per_event|pipe. Default: per_event.
+	Timeout     Duration `toml:"timeout"`     // per_event run / webhook request. Default: 30s exec, 10s webhook.
+	Concurrency int      `toml:"concurrency"` // Default: 1 (keeps order).
+
+	// webhook
+	URL       string            `toml:"url"`
+	Headers   map[string]string `toml:"headers"`
+	TokenEnv  string            `toml:"token_env"`
+	TokenFile string            `toml:"token_file"`
+	TLS       TLSConfig         `toml:"tls"`
+	BatchMax  int               `toml:"batch_max"`  // Default: 1 (one event per POST, as an object).
+	BatchWait Duration          `toml:"batch_wait"` // Default: 0.
+}
+
+// StreamConfig is one upstream feed and everything that hangs off it.
+type StreamConfig struct {
+	Name             string            `toml:"name"`
+	URL              string            `toml:"url"`
+	Headers          map[string]string `toml:"headers"`
+	Subprotocols     []string          `toml:"subprotocols"`
+	ReadLimit        Size              `toml:"read_limit"`        // Default: 1MiB.
+	HandshakeTimeout Duration          `toml:"handshake_timeout"` // Default: 10s.
+	WriteTimeout     Duration          `toml:"write_timeout"`     // Default: 10s.
+	Compression      bool              `toml:"compression"`       // permessage-deflate. Default: false.
+	TLS              TLSConfig         `toml:"tls"`
+	DeadLetter       string            `toml:"dead_letter"` // sink for frames that cannot be routed
+
+	Subscribe []SubscribeConfig `toml:"subscribe"`
+	Routes    []RouteConfig     `toml:"route"`
+	Reconnect ReconnectConfig   `toml:"reconnect"`
+	Heartbeat HeartbeatConfig   `toml:"heartbeat"`
+	Auth      AuthConfig        `toml:"auth"`
+	Cursor    CursorConfig      `toml:"cursor"`
+	Queue     QueueConfig       `toml:"queue"`
+	Fallback  *FallbackConfig   `toml:"fallback"` // nil: no polling fallback
+}
+
+// SubscribeConfig is one message sent after every (re)connect, in order.
+type SubscribeConfig struct {
+	Message map[string]any `toml:"message"`
+}
+
+// RouteConfig sends events of Type ("*" = any type without a more specific route) to Sinks.
+type RouteConfig struct {
+	Type  string   `toml:"type"`
+	Sinks []string `toml:"sinks"`
+}
+
+// ReconnectConfig is the stream supervisor's restart policy.
+type ReconnectConfig struct {
+	BackoffConfig
+	MaxAttempts int      `toml:"max_attempts"` // 0 = never give up. Default: 0.
+	StableAfter Duration `toml:"stable_after"` // attempts reset after a link lived this long. Default: 30s.
+}
+
+// HeartbeatConfig decides how dead and half-open links are detected.
+type HeartbeatConfig struct {
+	Mode          string   `toml:"mode"`            // message|control|both|off. Default: message.
+	Interval      Duration `toml:"interval"`        // Default: 15s.
+	Timeout       Duration `toml:"timeout"`         // no pong for this long = dead. Default: 10s.
+	AnyFrameAlive bool     `toml:"any_frame_alive"` // any inbound frame counts as a pong. Default: false.
+	StaleAfter    Duration `toml:"stale_after"`     // no event for this long: resubscribe, then reconnect. 0 = off.
+	PingType      string   `toml:"ping_type"`       // Default: ping.
+	PongType      string   `toml:"pong_type"`       // Default: pong.
+}
+
+// AuthConfig authenticates each connection.
+type AuthConfig struct {
+	Mode        string   `toml:"mode"`       // none|message|header|query. Default: none.
+	TokenEnv    string   `toml:"token_env"`  // name of the variable holding the token
+	TokenFile   string   `toml:"token_file"` // read at every connect; relative paths try $CREDENTIALS_DIRECTORY first
+	Header      string   `toml:"header"`     // Default: Authorization.
+	Scheme      string   `toml:"scheme"`     // prefix in the header value. Default: Bearer.
+	QueryParam  string   `toml:"query_param"`
+	Timeout     Duration `toml:"timeout"`      // wait for auth_success. Default: 10s.
+	OnFailure   string   `toml:"on_failure"`   // retry (at max_delay) | stop. Default: retry.
+	MessageType string   `toml:"message_type"` // Default: auth.
+	TokenField  string   `toml:"token_field"`  // Default: token.
+	SuccessType string   `toml:"success_type"` // Default: auth_success.
+	FailureType string   `toml:"failure_type"` // Default: auth_failed.
+}
+
+// CursorConfig enables resume: the last value of Field is persisted and sent back on subscribe.
+type CursorConfig struct {
+	Field              string   `toml:"field"`               // "" = no cursor
+	SubscribeKey       string   `toml:"subscribe_key"`       // Default: since.
+	CheckpointInterval Duration `toml:"checkpoint_interval"` // Default: 1s.
+}
+
+// QueueConfig bounds the outbound queue.
+type QueueConfig struct {
+	MaxMessages int      `toml:"max_messages"` // Default: 10000.
+	MaxBytes    Size     `toml:"max_bytes"`    // Default: 16MiB.
+	Overflow    string   `toml:"overflow"`     // reject|drop_oldest|drop_newest. Default: reject.
+	TTL         Duration `toml:"ttl"`          // 0 = messages never expire.
+	Durable     bool     `toml:"durable"`      // bbolt under state_dir. Default: false.
+}
+
+// FallbackConfig turns on HTTP polling when reconnect attempts run out.
+type FallbackConfig struct {
+	PollURL             string            `toml:"poll_url"`
+	SendURL             string            `toml:"send_url"` // "" = outbound waits for the socket
+	Headers             map[string]string `toml:"headers"`
+	Interval            Duration          `toml:"interval"`              // Default: 5s.
+	MaxInterval         Duration          `toml:"max_interval"`          // cap of the error backoff. Default: 60s.
+	Jitter              string            `toml:"jitter"`                // as BackoffConfig.Jitter. Default: equal.
+	Timeout             Duration          `toml:"timeout"`               // per request. Default: 10s.
+	CursorParam         string            `toml:"cursor_param"`          // Default: since.
+	Shape               string            `toml:"shape"`                 // auto|envelope|array|object. Default: auto.
+	RetryWebsocketEvery Duration          `toml:"retry_websocket_every"` // Default: 60s.
+	PromoteAfter        Duration          `toml:"promote_after"`         // socket must stay healthy this long. Default: 10s.
+}
+
+// Duration is a time.Duration written as "20s" in TOML.
+type Duration struct{ time.Duration }
+
+// Size is a byte count written as "1MiB", "512KiB", "10MB" or a bare integer.
+type Size int64

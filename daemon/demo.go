@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/rs/zerolog"
+
+	"holdfast/config"
+	"holdfast/upstream"
+)
+
+//go:embed demo.toml
+var demoConfig string
+
+// cmdDemo starts the embedded demo upstream on loopback and runs the daemon against it, so a
+// newcomer sees routed events (and, with --chaos, recovery) within seconds.
+func cmdDemo(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	chaos := fs.Bool("chaos", false, "drop the demo connection every few seconds")
+	rate := fs.Int("rate", 5, "events per second from the demo upstream")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	log, lw := newLogger(stderr, "auto", "info")
+	up := upstream.New(upstream.Options{Chaos: *chaos, Log: log.With().Str("actor", "demo-upstream").Logger().Level(zerolog.WarnLevel)})
+	if err := up.Start("127.0.0.1:0"); err != nil {
+		return fmt.Errorf("demo upstream: %w", err)
+	}
+	defer up.Close()
+	go up.Generate(ctx, *rate, 0)
+
+	cfg, err := config.Parse([]byte(strings.Replace(demoConfig, "UPSTREAM_URL", up.URL(), 1)), "demo.toml")
+	if err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "holdfast-demo-")
+	if err != nil {
+		return fmt.Errorf("demo state dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	cfg.Daemon.StateDir = dir
+	log.Info().Str("upstream", up.URL()).Bool("chaos", *chaos).Msg("demo upstream started; events follow on stdout (Ctrl-C to stop)")
+	return serve(ctx, stop, daemonOpts{cfg: cfg, stdout: stdout, log: log, levels: lw})
+}

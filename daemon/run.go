@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"holdfast/actors"
+	"holdfast/config"
+	"holdfast/control"
+	"holdfast/messages"
+	"holdfast/metrics"
+	"holdfast/notify"
+	"holdfast/supervisor"
+)
+
+// errAllFailed ends the daemon with exit 1 so that systemd's Restart=on-failure acts.
+var errAllFailed = errors.New("every stream has failed")
+
+func cmdRun(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	path := fs.String("config", "config.toml", "config file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	log, lw := newLogger(stderr, cfg.Daemon.LogFormat, cfg.Daemon.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return serve(ctx, stop, daemonOpts{cfg: cfg, path: *path, stdout: stdout, log: log, levels: lw})
+}
+
+// daemonOpts is what serve needs; run, demo and bench each fill it.
+type daemonOpts struct {
+	cfg    *config.Config
+	path   string // reloaded on SIGHUP; "" = no reload
+	stdout io.Writer
+	log    zerolog.Logger
+	levels *levelWriter // nil = level fixed
+	ready  func(*running)
+}
+
+// running is a started daemon, handed to opts.ready (demo and bench use it).
+type running struct {
+	sys     *actor.ActorSystem
+	root    *actor.PID
+	metrics *metrics.Metrics
+	control *control.Server
+}
+
+// serve runs the daemon until ctx ends (the first SIGTERM/SIGINT) or every stream fails.
+// stop restores default signal handling, so a second signal kills at once.
+func serve(ctx context.Context, stop func(), o daemonOpts) error {
+	log := o.log
+	notifier := notify.New(log.With().Str("actor", "notify").Logger())
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slogBridge(log) }))
+	defer sys.Shutdown()
+	m := metrics.New()
+	env := actors.Env{Log: log, Clock: actors.SystemClock{}, Rand: actors.SystemRand, Metrics: m}
+
+	runCtx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	root, err := sys.Root.SpawnNamed(supervisor.RootProps(env, supervisor.RootConfig{
+		Config: o.cfg, Stdout: o.stdout, OnAllFailed: func() { fail(errAllFailed) }}), "holdfast")
+	if err != nil {
+		return fmt.Errorf("spawn root: %w", err)
+	}
+	streams := &atomic.Pointer[map[string]bool]{}
+	streams.Store(streamSet(o.cfg))
+	be := &backend{sys: sys, root: root, streams: streams}
+	if err := be.Ping(ctx); err != nil {
+		return fmt.Errorf("actor system: %w", err)
+	}
+
+	var ctl *control.Server
+	if o.cfg.Control.Listen != "" {
+		token, err := controlToken(o.cfg.Control)
+		if err != nil {
+			return usageError{err}
+		}
+		ctl = control.New(o.cfg.Control, token, be, m, log.With().Str("actor", "control").Logger())
+		if err := ctl.Listen(); err != nil {
+			return fmt.Errorf("control api: %w", err)
+		}
+		go func() {
+			if err := ctl.Serve(); err != nil && !errors.Is(err, httpErrServerClosed) {
+				log.Error().Err(err).Msg("control api stopped")
+			}
+		}()
+		log.Info().Str("listen", ctl.Addr()).Msg("control api listening")
+	}
+	notifier.Ready()
+	log.Info().Int("streams", len(o.cfg.Streams)).Str("version", version).Msg("holdfast started")
+	if o.ready != nil {
+		o.ready(&running{sys: sys, root: root, metrics: m, control: ctl})
+	}
+
+	go statusLoop(runCtx, be, notifier)
+	if iv := notifier.WatchdogInterval(); iv > 0 {
+		t := time.NewTicker(iv / 2)
+		defer t.Stop()
+		go notifier.RunWatchdog(runCtx, t.C, be.Ping)
+	}
+	hup := make(chan os.Signal, 1)
+	if o.path != "" {
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
+	for waiting := true; waiting; {
+		select {
+		case <-runCtx.Done():
+			waiting = false
+		case <-hup:
+			reload(runCtx, o, be, notifier, streams)
+		}
+	}
+	stop()
+	cause := context.Cause(runCtx)
+	log.Info().Str("why", shutdownReason(cause)).Dur("timeout", o.cfg.Daemon.ShutdownTimeout.Duration).Msg("shutting down")
+	notifier.Stopping()
+	if ctl != nil {
+		ctl.Drain()
+	}
+	drained := make(chan struct{})
+	go func() {
+		_ = sys.Root.PoisonFuture(root).Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+		log.Info().Msg("drained")
+	case <-time.After(o.cfg.Daemon.ShutdownTimeout.Duration):
+		log.Error().Dur("timeout", o.cfg.Daemon.ShutdownTimeout.Duration).Msg("shutdown timed out; exiting anyway")
+	}
+	if ctl != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = ctl.Shutdown(sctx)
+		cancel()
+	}
+	if errors.Is(cause, errAllFailed) {
+		return errAllFailed
+	}
+	return nil
+}
+
+func shutdownReason(cause error) string {
+	if errors.Is(cause, errAllFailed) {
+		return cause.Error()
+	}
+	return "signal"
+}
+
+// reload re-reads the config; an invalid one keeps the old config running.
+func reload(ctx context.Context, o daemonOpts, be *backend, n *notify.Notifier, streams *atomic.Pointer[map[string]bool]) {
+	n.Reloading()
+	defer n.Ready()
+	cfg, err := config.Load(o.path)
+	if err != nil {
+		o.log.Error().Err(err).Msg("reload rejected; keeping the running config")
+		n.Status("reload rejected: " + firstLine(err.Error()))
+		return
+	}
+	if o.levels != nil {
+		o.levels.set(cfg.Daemon.LogLevel)
+	}
+	res, err := be.sys.Root.RequestFuture(be.root, &messages.Reload{Config: cfg}, 30*time.Second).Result()
+	if err != nil {
+		o.log.Error().Err(err).Msg("reload did not finish")
+		return
+	}
+	streams.Store(streamSet(cfg))
+	if r, ok := res.(*messages.Reloaded); ok {
+		o.log.Info().Int("added", len(r.Added)).Int("removed", len(r.Removed)).Int("restarted", len(r.Restarted)).Msg("reload applied")
+	}
+	_ = ctx
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func streamSet(cfg *config.Config) *map[string]bool {
+	set := make(map[string]bool, len(cfg.Streams))
+	for _, s := range cfg.Streams {
+		set[s.Name] = true
+	}
+	return &set
+}
+
+// statusLoop keeps systemd's STATUS= line current.
+func statusLoop(ctx context.Context, be *backend, n *notify.Notifier) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		if st, err := be.Status(ctx); err == nil {
+			n.Status(summary(st))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// summary is the one-line STATUS=, e.g. "2/3 streams connected, 1 polling; queue 4".
+func summary(st *messages.Status) string {
+	counts := map[string]int{}
+	queued := 0
+	for _, s := range st.Streams {
+		counts[s.State]++
+		queued += s.Queue.Depth
+	}
+	line := fmt.Sprintf("%d/%d streams connected", counts[messages.StateConnected], len(st.Streams))
+	for _, state := range []string{messages.StatePolling, messages.StateBackoff, messages.StateConnecting, messages.StateAuthFailed, messages.StateFailed} {
+		if counts[state] > 0 {
+			line += fmt.Sprintf(", %d %s", counts[state], state)
+		}
+	}
+	return fmt.Sprintf("%s; queue %d", line, queued)
+}

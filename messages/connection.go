@@ -1,0 +1,92 @@
+package messages
+
+import (
+	"fmt"
+	"time"
+)
+
+// Via says which transport delivered an event.
+const (
+	ViaWebSocket = "websocket"
+	ViaPoll      = "poll"
+)
+
+// FrameReceived carries one inbound data frame from Connection's reader (or the Poller) to
+// the Router. It travels on the router's bounded mailbox, which is how a slow sink pushes
+// back on the socket.
+type FrameReceived struct {
+	Gen     uint64    // connection generation; 0 from the poller
+	Data    []byte    // owned by the message from here on
+	Type    string    // the frame's "type", parsed once by the reader
+	Cursor  string    // the cursor field's literal text; "" when absent or not configured
+	Invalid string    // why the frame cannot be routed ("not JSON", "binary frame", …); "" when valid
+	At      time.Time // when it was read
+	Via     string    // ViaWebSocket or ViaPoll
+}
+
+// Connected is sent by Connection to every peer each time a socket is ready: handshake,
+// authentication and subscriptions are done. Peers treat a repeated Connected as harmless.
+type Connected struct {
+	Gen       uint64        // connection generation; echoed in SendPing
+	Host      string        // host only, never the full URL
+	Handshake time.Duration // dial to upgrade
+}
+
+// Disconnected is sent by Connection to every peer when a ready socket goes away.
+type Disconnected struct {
+	Gen       uint64
+	Reason    error
+	CloseCode int           // 0 when no close frame arrived
+	Up        time.Duration // how long the socket was ready
+}
+
+// PongReceived tells Heartbeat the peer answered (or, with any_frame_alive, spoke).
+type PongReceived struct {
+	Gen uint64
+	RTT time.Duration // 0 when unknown
+}
+
+// OutboundWritten confirms to Queue that message ID reached the socket.
+type OutboundWritten struct {
+	ID uint64
+}
+
+// OutboundFailed tells Queue a message could not be written; it stays queued.
+type OutboundFailed struct {
+	ID  uint64
+	Err error
+}
+
+// GetCursor asks the Cursor actor for the last seen cursor; the answer is CursorValue.
+type GetCursor struct{}
+
+// FailureKind decides how the stream's strategy treats a lost link.
+type FailureKind int
+
+const (
+	Transient    FailureKind = iota // network trouble: retry with backoff
+	AuthRejected                    // 401/403 or auth_failed: no tight retry loop
+	Protocol                        // the peer broke the protocol or the config cannot work
+)
+
+func (k FailureKind) String() string {
+	switch k {
+	case AuthRejected:
+		return "auth_rejected"
+	case Protocol:
+		return "protocol"
+	}
+	return "transient"
+}
+
+// Failure is the reason Connection panics with when its socket fails; protoactor recovers it
+// and hands it to the stream's strategy, which alone decides what happens next.
+type Failure struct {
+	Kind  FailureKind
+	Err   error
+	Retry time.Duration // server hint (Retry-After, close 1013); 0 when none
+}
+
+func (f *Failure) Error() string { return fmt.Sprintf("%s: %v", f.Kind, f.Err) }
+
+func (f *Failure) Unwrap() error { return f.Err }

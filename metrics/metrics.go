@@ -1,0 +1,224 @@
+// Package metrics holds holdfast's Prometheus series on a registry of its own.
+package metrics
+
+import (
+	"net/http"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"holdfast/messages"
+)
+
+// MaxTypesPerStream caps the distinct event types counted per stream; further types are
+// counted as OtherType, so an upstream inventing types cannot grow memory without bound.
+const MaxTypesPerStream = 100
+
+// OtherType is the type label for event types beyond MaxTypesPerStream.
+const OtherType = "_other"
+
+// Disconnect reasons: the only values of the reason label of disconnects_total.
+const (
+	ReasonClosed   = "closed"   // close frame from the peer
+	ReasonError    = "error"    // read/write/network error
+	ReasonStale    = "stale"    // heartbeat or data watchdog gave up
+	ReasonAuth     = "auth"     // authentication rejected
+	ReasonProtocol = "protocol" // the peer broke the protocol
+	ReasonShutdown = "shutdown" // we closed it: stop, reload or promotion
+	ReasonOther    = "other"    // anything else
+)
+
+// Queue drop reasons: the only values of the reason label of queue_dropped_total.
+const (
+	DropOverflow = "overflow"
+	DropTTL      = "ttl"
+)
+
+// Metrics is every holdfast series. The vectors are safe for concurrent use and actors
+// update them directly; label values must be constants or stream/sink names, except where a
+// helper (EventIn, Disconnect, SetState, SetVia) bounds them.
+type Metrics struct {
+	reg     *prometheus.Registry
+	handler http.Handler
+
+	Connections  *prometheus.CounterVec // stream
+	Reconnects   *prometheus.CounterVec // stream
+	Disconnects  *prometheus.CounterVec // stream, reason (use Disconnect)
+	StreamState  *prometheus.GaugeVec   // stream, state (use SetState)
+	Via          *prometheus.GaugeVec   // stream, via (use SetVia)
+	EventsIn     *prometheus.CounterVec // stream, type (use EventIn)
+	ParseErrors  *prometheus.CounterVec // stream, reason (a small constant set)
+	Duplicates   *prometheus.CounterVec // stream
+	Gaps         *prometheus.CounterVec // stream
+	GapEvents    *prometheus.CounterVec // stream
+	QueueDepth   *prometheus.GaugeVec   // stream
+	QueueBytes   *prometheus.GaugeVec   // stream
+	QueueDropped *prometheus.CounterVec // stream, reason (DropOverflow|DropTTL)
+	MessagesOut  *prometheus.CounterVec // stream, via
+	Handshake    *prometheus.HistogramVec
+	HeartbeatRTT *prometheus.HistogramVec
+
+	SinkDelivered    *prometheus.CounterVec // sink
+	SinkRetried      *prometheus.CounterVec // sink
+	SinkDeadLettered *prometheus.CounterVec // sink
+	SinkInFlight     *prometheus.GaugeVec   // sink
+	SinkLatency      *prometheus.HistogramVec
+
+	PollRequests *prometheus.CounterVec // stream, result
+	ModeSwitches *prometheus.CounterVec // stream, from, to
+	ModeSeconds  *prometheus.CounterVec // stream, mode
+
+	mu        sync.Mutex
+	types     map[string]map[string]bool // stream → event types with their own series
+	lastState map[string]string          // stream → state last set to 1
+}
+
+// New registers every series, plus the Go and process collectors, on a fresh registry.
+func New() *Metrics {
+	m := &Metrics{
+		reg:       prometheus.NewRegistry(),
+		types:     map[string]map[string]bool{},
+		lastState: map[string]string{},
+	}
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "holdfast_" + name, Help: help}, labels)
+		m.reg.MustRegister(v)
+		return v
+	}
+	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "holdfast_" + name, Help: help}, labels)
+		m.reg.MustRegister(v)
+		return v
+	}
+	histogram := func(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+		v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "holdfast_" + name, Help: help, Buckets: buckets}, labels)
+		m.reg.MustRegister(v)
+		return v
+	}
+	fast := prometheus.ExponentialBuckets(0.001, 2, 15) // 1ms .. ~16s
+
+	m.Connections = counter("connections_total", "Successful connects (socket ready).", "stream")
+	m.Reconnects = counter("reconnects_total", "Reconnect attempts.", "stream")
+	m.Disconnects = counter("disconnects_total", "Ready sockets that went away, by reason.", "stream", "reason")
+	m.StreamState = gauge("stream_state", "1 for the stream's current state, 0 for the others.", "stream", "state")
+	m.Via = gauge("via", "1 for the transport events currently arrive by.", "stream", "via")
+	m.EventsIn = counter("events_in_total", "Inbound events by type (capped per stream; the rest are _other).", "stream", "type")
+	m.ParseErrors = counter("parse_errors_total", "Inbound frames that could not be routed.", "stream", "reason")
+	m.Duplicates = counter("duplicates_total", "Inbound events dropped as duplicates.", "stream")
+	m.Gaps = counter("gaps_total", "Jumps seen in a numeric cursor.", "stream")
+	m.GapEvents = counter("gap_events_total", "Events missing across cursor jumps.", "stream")
+	m.QueueDepth = gauge("queue_depth", "Outbound messages waiting.", "stream")
+	m.QueueBytes = gauge("queue_bytes", "Bytes of outbound messages waiting.", "stream")
+	m.QueueDropped = counter("queue_dropped_total", "Outbound messages dropped, by reason (overflow|ttl).", "stream", "reason")
+	m.MessagesOut = counter("messages_out_total", "Outbound messages written, by transport.", "stream", "via")
+	m.Handshake = histogram("handshake_seconds", "Dial to upgrade.", prometheus.DefBuckets, "stream")
+	m.HeartbeatRTT = histogram("heartbeat_rtt_seconds", "Ping to pong.", fast, "stream")
+
+	m.SinkDelivered = counter("sink_delivered_total", "Events a sink finished.", "sink")
+	m.SinkRetried = counter("sink_retried_total", "Sink delivery retries.", "sink")
+	m.SinkDeadLettered = counter("sink_dead_lettered_total", "Events a sink gave up on.", "sink")
+	m.SinkInFlight = gauge("sink_in_flight", "Events a sink is working on.", "sink")
+	m.SinkLatency = histogram("sink_latency_seconds", "Time to deliver one event (or batch).", fast, "sink")
+
+	m.PollRequests = counter("poll_requests_total", "Fallback poll requests, by result.", "stream", "result")
+	m.ModeSwitches = counter("mode_switches_total", "Transport switches.", "stream", "from", "to")
+	m.ModeSeconds = counter("mode_seconds_total", "Seconds spent in each transport mode.", "stream", "mode")
+
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return m
+}
+
+// Registry is the registry every series lives on.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler { return m.handler }
+
+// EventIn counts one inbound event. The first MaxTypesPerStream types of a stream get
+// their own series; later ones count under OtherType.
+func (m *Metrics) EventIn(stream, typ string) {
+	m.mu.Lock()
+	seen := m.types[stream]
+	if seen == nil {
+		seen = map[string]bool{}
+		m.types[stream] = seen
+	}
+	if !seen[typ] {
+		if len(seen) < MaxTypesPerStream {
+			seen[typ] = true
+		} else {
+			typ = OtherType
+		}
+	}
+	m.mu.Unlock()
+	m.EventsIn.WithLabelValues(stream, typ).Inc()
+}
+
+// Disconnect counts one disconnect; a reason outside the Reason constants counts as ReasonOther.
+func (m *Metrics) Disconnect(stream, reason string) {
+	switch reason {
+	case ReasonClosed, ReasonError, ReasonStale, ReasonAuth, ReasonProtocol, ReasonShutdown:
+	default:
+		reason = ReasonOther
+	}
+	m.Disconnects.WithLabelValues(stream, reason).Inc()
+}
+
+// SetState sets stream_state to 1 for state and 0 for every other state (messages.State*).
+func (m *Metrics) SetState(stream, state string) {
+	m.mu.Lock()
+	prev := m.lastState[stream]
+	m.lastState[stream] = state
+	m.mu.Unlock()
+	if prev != "" && prev != state {
+		m.StreamState.WithLabelValues(stream, prev).Set(0) // covers a state outside the list
+	}
+	for _, s := range []string{messages.StateConnecting, messages.StateConnected, messages.StateBackoff,
+		messages.StatePolling, messages.StateAuthFailed, messages.StateFailed, messages.StateStopped} {
+		if s != state {
+			m.StreamState.WithLabelValues(stream, s).Set(0)
+		}
+	}
+	m.StreamState.WithLabelValues(stream, state).Set(1)
+}
+
+// SetVia sets via to 1 for via and 0 for the other transport; "" zeroes both.
+func (m *Metrics) SetVia(stream, via string) {
+	for _, v := range []string{messages.ViaWebSocket, messages.ViaPoll} {
+		val := 0.0
+		if v == via {
+			val = 1
+		}
+		m.Via.WithLabelValues(stream, v).Set(val)
+	}
+}
+
+// DeleteStream drops every series of a stream removed on reload.
+func (m *Metrics) DeleteStream(name string) {
+	m.mu.Lock()
+	delete(m.types, name)
+	delete(m.lastState, name)
+	m.mu.Unlock()
+	l := prometheus.Labels{"stream": name}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+		m.Connections, m.Reconnects, m.Disconnects, m.StreamState, m.Via, m.EventsIn,
+		m.ParseErrors, m.Duplicates, m.Gaps, m.GapEvents, m.QueueDepth, m.QueueBytes,
+		m.QueueDropped, m.MessagesOut, m.Handshake, m.HeartbeatRTT, m.PollRequests,
+		m.ModeSwitches, m.ModeSeconds,
+	} {
+		v.DeletePartialMatch(l)
+	}
+}
+
+// DeleteSink drops every series of a sink removed on reload.
+func (m *Metrics) DeleteSink(name string) {
+	l := prometheus.Labels{"sink": name}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+		m.SinkDelivered, m.SinkRetried, m.SinkDeadLettered, m.SinkInFlight, m.SinkLatency,
+	} {
+		v.DeletePartialMatch(l)
+	}
+}

@@ -1,0 +1,201 @@
+package metrics
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// scrape fetches Handler over a real HTTP server and parses the text exposition.
+func scrape(t *testing.T, m *Metrics) map[string]*dto.MetricFamily {
+	t.Helper()
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape status = %d, want 200", resp.StatusCode)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse scrape: %v", err)
+	}
+	return mfs
+}
+
+// value returns the series of family name whose labels include want, and whether it exists.
+func value(mfs map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+	mf := mfs[name]
+	if mf == nil {
+		return 0, false
+	}
+next:
+	for _, m := range mf.GetMetric() {
+		got := map[string]string{}
+		for _, l := range m.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if got[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount()), true
+		}
+	}
+	return 0, false
+}
+
+func TestScrape(t *testing.T) {
+	m := New()
+	m.Connections.WithLabelValues("a").Inc()
+	m.Connections.WithLabelValues("a").Inc()
+	m.EventIn("a", "trade")
+	m.Disconnect("a", ReasonStale)
+	m.Disconnect("a", "something invented")
+	m.QueueDepth.WithLabelValues("a").Set(7)
+	m.QueueDropped.WithLabelValues("a", DropTTL).Add(3)
+	m.Handshake.WithLabelValues("a").Observe(0.05)
+	m.SinkDelivered.WithLabelValues("out").Inc()
+	m.ModeSwitches.WithLabelValues("a", "websocket", "poll").Inc()
+	m.SetState("a", "connecting")
+	m.SetState("a", "connected")
+	m.SetVia("a", "poll")
+
+	mfs := scrape(t, m)
+	for _, tt := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"holdfast_connections_total", map[string]string{"stream": "a"}, 2},
+		{"holdfast_events_in_total", map[string]string{"stream": "a", "type": "trade"}, 1},
+		{"holdfast_disconnects_total", map[string]string{"stream": "a", "reason": "stale"}, 1},
+		{"holdfast_disconnects_total", map[string]string{"stream": "a", "reason": "other"}, 1},
+		{"holdfast_queue_depth", map[string]string{"stream": "a"}, 7},
+		{"holdfast_queue_dropped_total", map[string]string{"stream": "a", "reason": "ttl"}, 3},
+		{"holdfast_handshake_seconds", map[string]string{"stream": "a"}, 1},
+		{"holdfast_sink_delivered_total", map[string]string{"sink": "out"}, 1},
+		{"holdfast_mode_switches_total", map[string]string{"stream": "a", "from": "websocket", "to": "poll"}, 1},
+		{"holdfast_stream_state", map[string]string{"stream": "a", "state": "connected"}, 1},
+		{"holdfast_stream_state", map[string]string{"stream": "a", "state": "connecting"}, 0},
+		{"holdfast_stream_state", map[string]string{"stream": "a", "state": "backoff"}, 0},
+		{"holdfast_via", map[string]string{"stream": "a", "via": "poll"}, 1},
+		{"holdfast_via", map[string]string{"stream": "a", "via": "websocket"}, 0},
+	} {
+		t.Run(fmt.Sprint(tt.name, tt.labels), func(t *testing.T) {
+			got, ok := value(mfs, tt.name, tt.labels)
+			if !ok || got != tt.want {
+				t.Errorf("%s%v = %v (present %v), want %v", tt.name, tt.labels, got, ok, tt.want)
+			}
+		})
+	}
+	if _, ok := mfs["go_goroutines"]; !ok {
+		t.Error("go collector missing: no go_goroutines")
+	}
+	if _, ok := mfs["process_cpu_seconds_total"]; !ok {
+		t.Error("process collector missing: no process_cpu_seconds_total")
+	}
+}
+
+func TestSetStateUnknownStateIsZeroedLater(t *testing.T) {
+	m := New()
+	m.SetState("a", "weird")
+	m.SetState("a", "connected")
+	mfs := scrape(t, m)
+	if got, _ := value(mfs, "holdfast_stream_state", map[string]string{"stream": "a", "state": "weird"}); got != 0 {
+		t.Errorf("state weird = %v after moving to connected, want 0", got)
+	}
+}
+
+func TestEventTypeCap(t *testing.T) {
+	m := New()
+	for i := range MaxTypesPerStream + 50 {
+		m.EventIn("a", fmt.Sprintf("t%d", i))
+	}
+	m.EventIn("a", "t0")                                  // an early type keeps its own series
+	m.EventIn("a", fmt.Sprintf("t%d", MaxTypesPerStream)) // a late one stays in _other
+	m.EventIn("b", "fresh")                               // the cap is per stream
+
+	mfs := scrape(t, m)
+	perStream := map[string]int{}
+	for _, s := range mfs["holdfast_events_in_total"].GetMetric() {
+		for _, l := range s.GetLabel() {
+			if l.GetName() == "stream" {
+				perStream[l.GetValue()]++
+			}
+		}
+	}
+	if got, want := perStream["a"], MaxTypesPerStream+1; got != want {
+		t.Errorf("series for stream a = %d, want %d (cap + _other)", got, want)
+	}
+	for _, tt := range []struct {
+		stream, typ string
+		want        float64
+	}{
+		{"a", "t0", 2},
+		{"a", OtherType, 51},
+		{"b", "fresh", 1},
+	} {
+		if got, _ := value(mfs, "holdfast_events_in_total", map[string]string{"stream": tt.stream, "type": tt.typ}); got != tt.want {
+			t.Errorf("events_in{stream=%q,type=%q} = %v, want %v", tt.stream, tt.typ, got, tt.want)
+		}
+	}
+}
+
+func TestDeleteStream(t *testing.T) {
+	m := New()
+	m.EventIn("gone", "x")
+	m.SetState("gone", "connected")
+	m.QueueDepth.WithLabelValues("gone").Set(1)
+	m.HeartbeatRTT.WithLabelValues("gone").Observe(0.01)
+	m.EventIn("kept", "x")
+	m.DeleteStream("gone")
+
+	mfs := scrape(t, m)
+	for name, mf := range mfs {
+		for _, s := range mf.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "stream" && l.GetValue() == "gone" {
+					t.Errorf("%s still has a series for the deleted stream", name)
+				}
+			}
+		}
+	}
+	if _, ok := value(mfs, "holdfast_events_in_total", map[string]string{"stream": "kept"}); !ok {
+		t.Error("series of the kept stream was deleted too")
+	}
+	// The type budget restarts for a stream re-added under the same name.
+	for i := range MaxTypesPerStream {
+		m.EventIn("gone", fmt.Sprintf("n%d", i))
+	}
+	if got, _ := value(scrape(t, m), "holdfast_events_in_total", map[string]string{"stream": "gone", "type": OtherType}); got != 0 {
+		t.Errorf("_other = %v for a re-added stream within its cap, want 0", got)
+	}
+}
+
+func TestRegistriesAreIndependent(t *testing.T) {
+	a, b := New(), New() // would panic on duplicate registration with a shared registry
+	a.Connections.WithLabelValues("s").Inc()
+	if _, ok := value(scrape(t, b), "holdfast_connections_total", map[string]string{"stream": "s"}); ok {
+		t.Error("a series set on one Metrics shows on another")
+	}
+}

@@ -1,0 +1,148 @@
+package sinks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"holdfast/config"
+	"holdfast/messages"
+	"holdfast/tlsconf"
+)
+
+// drainLimit is how much of a response body is read so the connection can be reused.
+const drainLimit = 64 << 10
+
+// webhook POSTs events: one event as its envelope object, several as a JSON array of them.
+type webhook struct {
+	url       string
+	host      string // for errors and logs: never the full URL, whose query may hold secrets
+	headers   map[string]string
+	tokenEnv  string
+	tokenFile string
+	timeout   time.Duration
+	client    *http.Client
+	now       func() time.Time // for Retry-After dates when the response has no Date header
+}
+
+func newWebhook(cfg config.SinkConfig) (*webhook, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("webhook needs an http or https url")
+	}
+	tc, err := tlsconf.Client(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	return &webhook{
+		url:       cfg.URL,
+		host:      u.Host,
+		headers:   cfg.Headers,
+		tokenEnv:  cfg.TokenEnv,
+		tokenFile: cfg.TokenFile,
+		timeout:   timeoutOr(cfg.Timeout, config.DefaultWebhookTimeout),
+		client:    &http.Client{Transport: tr},
+		now:       time.Now,
+	}, nil
+}
+
+// Write sends one request. 2xx is success; 408, 429, 5xx and transport errors are retryable
+// (with the Retry-After hint); any other status is permanent.
+func (w *webhook) Write(ctx context.Context, events []messages.Event) error {
+	body := events[0].Line
+	if len(events) > 1 {
+		body = []byte{'['}
+		for i, e := range events {
+			if i > 0 {
+				body = append(body, ',')
+			}
+			body = append(body, e.Line...)
+		}
+		body = append(body, ']')
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	if err != nil {
+		return &Error{Permanent: true, Err: fmt.Errorf("post %s: %w", w.host, err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range w.headers {
+		req.Header.Set(k, v)
+	}
+	if w.tokenEnv != "" || w.tokenFile != "" {
+		tok, err := config.ReadToken(w.tokenEnv, w.tokenFile) // every request: rotation needs no reload
+		if err != nil {
+			return fmt.Errorf("post %s: %w", w.host, err)
+		}
+		req.Header.Set("Authorization", "Bearer "+string(tok))
+	}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text repeats the full URL
+		}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("post %s: timed out after %v: %w", w.host, w.timeout, err)
+		}
+		return fmt.Errorf("post %s: %w", w.host, err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+	_ = resp.Body.Close()
+	return w.classify(resp)
+}
+
+func (w *webhook) classify(resp *http.Response) error {
+	code := resp.StatusCode
+	if code >= 200 && code < 300 {
+		return nil
+	}
+	err := fmt.Errorf("post %s: status %d %s", w.host, code, http.StatusText(code))
+	if code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500 {
+		return &Error{RetryAfter: w.retryAfter(resp.Header), Err: err}
+	}
+	return &Error{Permanent: true, Err: err}
+}
+
+// retryAfter parses Retry-After as seconds or an HTTP date; a date is measured against the
+// response's own Date header when there is one, so clock skew does not matter.
+func (w *webhook) retryAfter(h http.Header) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s < 0 {
+			return 0
+		}
+		return time.Duration(min(s, int64(24*time.Hour/time.Second))) * time.Second
+	}
+	at, err := http.ParseTime(v)
+	if err != nil {
+		return 0
+	}
+	now, err := http.ParseTime(h.Get("Date"))
+	if err != nil {
+		now = w.now()
+	}
+	return max(at.Sub(now), 0)
+}
+
+func (w *webhook) Flush() error  { return nil }
+func (w *webhook) Reopen() error { return nil }
+
+// Close drops idle keep-alive connections (and their goroutines).
+func (w *webhook) Close() error {
+	w.client.CloseIdleConnections()
+	return nil
+}

@@ -1,0 +1,251 @@
+package supervisor_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"holdfast/actors"
+	"holdfast/actors/actortest"
+	"holdfast/config"
+	"holdfast/messages"
+	"holdfast/metrics"
+	"holdfast/supervisor"
+	"holdfast/upstream"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// harness is one loopback upstream, one actor system with a status probe, and a state dir.
+type harness struct {
+	t     *testing.T
+	up    *upstream.Server
+	sys   *actor.ActorSystem
+	probe *actortest.Probe
+	clock actors.Clock // nil: the system clock
+	dir   string
+	m     *metrics.Metrics
+}
+
+func newHarness(t *testing.T, opts upstream.Options) *harness {
+	t.Helper()
+	up := upstream.NewTest(t, opts)
+	sys, probe := actortest.NewSystem(t)
+	return &harness{t: t, up: up, sys: sys, probe: probe, dir: t.TempDir(), m: metrics.New()}
+}
+
+// baseTOML is one stream "s1" routing every type to the file sink "events"; rejects go to
+// the file sink "rejects". extra is appended inside the stream (sub-tables) or after it.
+const baseTOML = `
+[daemon]
+state_dir = %q
+
+[[sink]]
+name = "events"
+kind = "file"
+path = %q
+flush_interval = "10ms"
+
+[[sink]]
+name = "rejects"
+kind = "file"
+path = %q
+flush_interval = "10ms"
+
+[[stream]]
+name = "s1"
+url = %q
+dead_letter = "rejects"
+  [[stream.subscribe]]
+  message = { type = "subscribe", channel = "processing" }
+  [[stream.route]]
+  type = "*"
+  sinks = ["events"]
+%s
+`
+
+func (h *harness) config(extra string) *config.Config {
+	h.t.Helper()
+	src := fmt.Sprintf(baseTOML, h.dir, h.path("events.jsonl"), h.path("rejects.jsonl"), h.up.URL(), extra)
+	cfg, err := config.Parse([]byte(src), "test.toml")
+	if err != nil {
+		h.t.Fatalf("test config: %v", err)
+	}
+	return cfg
+}
+
+func (h *harness) path(name string) string { return filepath.Join(h.dir, name) }
+
+func (h *harness) env() actors.Env {
+	clock := h.clock
+	if clock == nil {
+		clock = actors.SystemClock{}
+	}
+	return actors.Env{Log: zerolog.New(zerolog.NewTestWriter(h.t)).Level(zerolog.DebugLevel), Clock: clock,
+		Rand: func(time.Duration) time.Duration { return 0 }, Status: h.probe.PID, Metrics: h.m}
+}
+
+// startStream spawns the stream of cfg named name and stops it (draining) in t.Cleanup.
+func (h *harness) startStream(cfg *config.Config, name string) *actor.PID {
+	h.t.Helper()
+	var sc supervisor.StreamConfig
+	for _, s := range supervisor.StreamConfigs(cfg, os.Stdout) {
+		if s.Stream.Name == name {
+			sc = s
+		}
+	}
+	pid, err := h.sys.Root.SpawnNamed(supervisor.StreamProps(h.env(), sc), name)
+	if err != nil {
+		h.t.Fatalf("spawn stream: %v", err)
+	}
+	h.t.Cleanup(func() { _ = h.sys.Root.StopFuture(pid).Wait() })
+	return pid
+}
+
+// expectState waits for the stream to report state.
+func (h *harness) expectState(state string) *messages.StreamState {
+	h.t.Helper()
+	for {
+		st := actortest.Expect[*messages.StreamState](h.t, h.probe)
+		if st.State == state {
+			return st
+		}
+	}
+}
+
+// lines reads a JSONL file written by a sink; a missing file has no lines.
+func lines(t *testing.T, path string) []map[string]json.RawMessage {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []map[string]json.RawMessage
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("%s: line %q is not JSON: %v", path, sc.Text(), err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// seqs returns the seq of every event line's message.
+func seqs(t *testing.T, path string) []uint64 {
+	t.Helper()
+	var out []uint64
+	for _, l := range lines(t, path) {
+		var msg struct{ Seq uint64 }
+		if err := json.Unmarshal(l["message"], &msg); err != nil {
+			t.Fatalf("message %s: %v", l["message"], err)
+		}
+		out = append(out, msg.Seq)
+	}
+	return out
+}
+
+// exactlyOnce reports the first problem with got as the sequence 1..n.
+func exactlyOnce(got []uint64, n uint64) string {
+	seen := map[uint64]int{}
+	for _, s := range got {
+		seen[s]++
+	}
+	var problems []string
+	for s := uint64(1); s <= n; s++ {
+		switch seen[s] {
+		case 1:
+		case 0:
+			problems = append(problems, fmt.Sprintf("seq %d missing", s))
+		default:
+			problems = append(problems, fmt.Sprintf("seq %d seen %d times", s, seen[s]))
+		}
+		if len(problems) > 5 {
+			break
+		}
+	}
+	if len(got) != int(n) && len(problems) == 0 {
+		problems = append(problems, fmt.Sprintf("%d lines for %d events", len(got), n))
+	}
+	return strings.Join(problems, "; ")
+}
+
+func publish(up *upstream.Server, n int) {
+	for i := 0; i < n; i++ {
+		up.Publish("processing_progress", map[string]any{"job": "job-1", "progress": float64(i) / float64(n)})
+	}
+}
+
+// testutilCount is how many heartbeat round trips the stream has measured.
+func testutilCount(h *harness) uint64 {
+	mfs, err := h.m.Registry().Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "holdfast_heartbeat_rtt_seconds" {
+			n := uint64(0)
+			for _, m := range mf.GetMetric() {
+				n += m.GetHistogram().GetSampleCount()
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+// stallingWebhook answers every POST only once release is closed, and records the seq of
+// every event it was given.
+type stallingWebhook struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seqs []uint64
+}
+
+func newStallingWebhook(t *testing.T, release <-chan struct{}) *stallingWebhook {
+	w := &stallingWebhook{}
+	w.Server = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var env struct {
+			Message struct{ Seq uint64 }
+		}
+		_ = json.Unmarshal(body, &env)
+		w.mu.Lock()
+		w.seqs = append(w.seqs, env.Message.Seq)
+		w.mu.Unlock()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(w.Close)
+	return w
+}
+
+func (w *stallingWebhook) Received() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.seqs)
+}
+
+func (w *stallingWebhook) Seqs() []uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]uint64(nil), w.seqs...)
+}

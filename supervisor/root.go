@@ -1,0 +1,212 @@
+package supervisor
+
+import (
+	"io"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"holdfast/actors"
+	"holdfast/config"
+	"holdfast/messages"
+)
+
+// RootConfig is what the daemon root needs at start.
+type RootConfig struct {
+	Config      *config.Config
+	Stdout      io.Writer
+	OnAllFailed func() // called once when every stream has given up; main exits 1 so systemd restarts it
+}
+
+// Root is the one actor per process above the streams: it starts, reloads and stops them and
+// keeps the status every stream reports. Its mailbox is unbounded: it only receives control
+// messages and reports.
+type Root struct {
+	log     zerolog.Logger
+	env     actors.Env
+	cfg     RootConfig
+	streams map[string]StreamConfig
+	status  map[string]*messages.StreamStatus
+	failed  bool // OnAllFailed already called
+}
+
+// RootProps builds the daemon root. Streams report their state to it, so env.Status is set to
+// the root itself.
+func RootProps(env actors.Env, cfg RootConfig) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &Root{log: env.Named("root"), env: env, cfg: cfg,
+			streams: map[string]StreamConfig{}, status: map[string]*messages.StreamStatus{}}
+	})
+}
+
+// StreamPID is the PID of a stream's supervisor under root.
+func StreamPID(root *actor.PID, stream string) *actor.PID {
+	return actor.NewPID(root.Address, root.Id+"/"+stream)
+}
+
+// QueuePID is the PID of a stream's outbound queue under root.
+func QueuePID(root *actor.PID, stream string) *actor.PID {
+	return actor.NewPID(root.Address, root.Id+"/"+stream+"/"+actors.NameQueue)
+}
+
+func (r *Root) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		r.env.Status = ctx.Self()
+		for _, sc := range StreamConfigs(r.cfg.Config, r.cfg.Stdout) {
+			r.startStream(ctx, sc)
+		}
+	case *messages.StreamState:
+		r.row(msg.Stream).StreamState = *msg
+		r.checkAllFailed()
+	case *messages.RouterStats:
+		r.row(msg.Stream).Router = *msg
+	case *messages.QueueStats:
+		r.row(msg.Stream).Queue = *msg
+	case *messages.GetStatus:
+		ctx.Respond(r.snapshot())
+	case *messages.Reload:
+		ctx.Respond(r.reload(ctx, msg.Config))
+	case actor.SystemMessage, actor.AutoReceiveMessage:
+	default:
+		r.log.Warn().Type("type", msg).Msg("unexpected message")
+	}
+}
+
+// HandleFailure restarts a crashed stream supervisor at once: its own strategy paces the
+// connection, so a crash here is a bug, logged at Error.
+func (r *Root) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
+	_ *actor.RestartStatistics, reason, _ any) {
+	r.log.Error().Str("child", child.Id).Interface("reason", reason).Msg("stream supervisor crashed; restarting")
+	sup.RestartChildren(child)
+}
+
+func (r *Root) row(stream string) *messages.StreamStatus {
+	st, ok := r.status[stream]
+	if !ok {
+		st = &messages.StreamStatus{}
+		st.Stream = stream
+		r.status[stream] = st
+	}
+	return st
+}
+
+func (r *Root) snapshot() *messages.Status {
+	names := make([]string, 0, len(r.streams))
+	for name := range r.streams {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	out := &messages.Status{Streams: make([]messages.StreamStatus, 0, len(names))}
+	for _, name := range names {
+		out.Streams = append(out.Streams, *r.row(name))
+	}
+	return out
+}
+
+func (r *Root) checkAllFailed() {
+	if r.failed || len(r.streams) == 0 {
+		return
+	}
+	for name := range r.streams {
+		if r.row(name).State != messages.StateFailed {
+			return
+		}
+	}
+	r.failed = true
+	r.log.Error().Int("streams", len(r.streams)).Msg("every stream has failed")
+	if r.cfg.OnAllFailed != nil {
+		r.cfg.OnAllFailed()
+	}
+}
+
+func (r *Root) startStream(ctx actor.Context, sc StreamConfig) {
+	if _, err := ctx.SpawnNamed(StreamProps(r.env, sc), sc.Stream.Name); err != nil {
+		r.log.Error().Err(err).Str("stream", sc.Stream.Name).Msg("start stream")
+		return
+	}
+	r.streams[sc.Stream.Name] = sc
+}
+
+func (r *Root) stopStream(ctx actor.Context, name string) {
+	_ = ctx.StopFuture(StreamPID(ctx.Self(), name)).Wait() // times out on its own
+	delete(r.streams, name)
+	delete(r.status, name)
+	if r.env.Metrics != nil {
+		r.env.Metrics.DeleteStream(name)
+	}
+}
+
+// reload starts added streams, stops removed ones, restarts changed ones, and leaves the
+// connections of unchanged streams untouched (their file sinks reopen).
+func (r *Root) reload(ctx actor.Context, cfg *config.Config) *messages.Reloaded {
+	next := map[string]StreamConfig{}
+	for _, sc := range StreamConfigs(cfg, r.cfg.Stdout) {
+		next[sc.Stream.Name] = sc
+	}
+	out := &messages.Reloaded{}
+	for name := range r.streams {
+		if _, ok := next[name]; !ok {
+			r.stopStream(ctx, name)
+			out.Removed = append(out.Removed, name)
+		}
+	}
+	for name, sc := range next {
+		old, ok := r.streams[name]
+		switch {
+		case !ok:
+			r.startStream(ctx, sc)
+			out.Added = append(out.Added, name)
+		case !reflect.DeepEqual(old, sc):
+			r.stopStream(ctx, name)
+			r.startStream(ctx, sc)
+			out.Restarted = append(out.Restarted, name)
+		default:
+			ctx.Send(StreamPID(ctx.Self(), name), &messages.Reopen{})
+			out.Unchanged = append(out.Unchanged, name)
+		}
+	}
+	r.cfg.Config, r.failed = cfg, false
+	for _, l := range [][]string{out.Added, out.Removed, out.Restarted, out.Unchanged} {
+		slices.Sort(l)
+	}
+	r.log.Info().Strs("added", out.Added).Strs("removed", out.Removed).Strs("restarted", out.Restarted).
+		Strs("unchanged", out.Unchanged).Msg("config reloaded")
+	return out
+}
+
+// StreamConfigs cuts the config into one StreamConfig per stream, each holding only the
+// sinks it uses, so that a change to an unrelated sink does not restart it.
+func StreamConfigs(cfg *config.Config, stdout io.Writer) []StreamConfig {
+	out := make([]StreamConfig, 0, len(cfg.Streams))
+	for _, st := range cfg.Streams {
+		sinks := map[string]config.SinkConfig{}
+		var add func(name string)
+		add = func(name string) {
+			if name == "" {
+				return
+			}
+			if _, seen := sinks[name]; seen {
+				return
+			}
+			if sk, ok := cfg.Sink(name); ok {
+				sinks[name] = sk
+				add(sk.DeadLetter)
+			}
+		}
+		for _, rt := range st.Routes {
+			for _, name := range rt.Sinks {
+				add(name)
+			}
+		}
+		add(st.DeadLetter)
+		out = append(out, StreamConfig{Stream: st, Sinks: sinks, StateDir: cfg.Daemon.StateDir, Stdout: stdout})
+	}
+	return out
+}
+
+// StatusTimeout bounds a status request to the root (control API, watchdog).
+const StatusTimeout = 2 * time.Second

@@ -1,0 +1,323 @@
+// Package supervisor holds the actors that own others: the stream supervisor with its
+// reconnect strategy, and the daemon root.
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"holdfast/actors"
+	"holdfast/config"
+	"holdfast/messages"
+)
+
+// StreamConfig is everything one stream subtree needs.
+type StreamConfig struct {
+	Stream   config.StreamConfig
+	Sinks    map[string]config.SinkConfig // every sink the stream's routes and dead letters name
+	StateDir string
+	Stdout   io.Writer // where stdout sinks write
+}
+
+// Stream supervises one stream's children and owns its whole reconnect policy: it counts
+// attempts, resets them only after the link stayed up for stable_after, picks the delay, and
+// restarts the connection when the timer fires. When attempts run out it starts the poller
+// (or marks the stream failed) and keeps probing the socket.
+type Stream struct {
+	log     zerolog.Logger
+	env     actors.Env
+	cfg     StreamConfig
+	backoff actors.Backoff
+	peers   actors.Peers
+	self    *actor.PID
+	root    *actor.RootContext
+
+	state       messages.StreamState
+	attempts    int
+	connectedAt time.Time    // zero while the socket is down
+	gen         uint64       // generation of the ready socket
+	pending     actors.Timer // restart or probe timer
+	promote     actors.Timer // dwell timer while a probe proves itself
+	polling     bool
+	modeSince   time.Time
+}
+
+type (
+	giveUp       struct{ reason *messages.Failure }
+	promoteCheck struct{ gen uint64 }
+)
+
+// StreamProps builds the props of one stream's supervisor.
+func StreamProps(env actors.Env, cfg StreamConfig) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &Stream{log: env.Named("stream").With().Str("stream", cfg.Stream.Name).Logger(), env: env, cfg: cfg}
+	})
+}
+
+func (s *Stream) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		s.start(ctx)
+	case *messages.Connected:
+		s.connected(ctx, msg)
+	case *promoteCheck:
+		if msg.gen == s.gen && s.polling {
+			s.backOnSocket(ctx)
+		}
+	case *giveUp:
+		s.gaveUp(ctx, msg.reason)
+	case *messages.Reopen:
+		for _, pid := range s.peers.Sinks {
+			ctx.Send(pid, msg)
+		}
+	case *actor.Stopping:
+		s.stopChildren(ctx)
+	case *actor.Stopped:
+		s.setState(messages.StateStopped, "", 0)
+	case actor.SystemMessage, actor.AutoReceiveMessage:
+	default:
+		s.log.Warn().Type("type", msg).Msg("unexpected message")
+	}
+}
+
+func (s *Stream) start(ctx actor.Context) {
+	s.self, s.root = ctx.Self(), ctx.ActorSystem().Root
+	sc := s.cfg.Stream
+	b, err := actors.BackoffFrom(sc.Reconnect.BackoffConfig, s.env.Rand)
+	if err != nil { // validated at load
+		s.log.Error().Err(err).Msg("bad reconnect config")
+		b = actors.Backoff{Min: time.Second, Max: 30 * time.Second}
+	}
+	s.backoff = b
+	s.peers = s.childPIDs()
+	initial := ""
+	if sc.Cursor.Field != "" {
+		if initial, err = actors.LoadCursor(actors.CursorPath(s.cfg.StateDir, sc.Name)); err != nil {
+			s.log.Error().Err(err).Msg("cursor unreadable; starting without one")
+		}
+	}
+	// Spawn order matters for shutdown: consumers first, the connection last.
+	for name, sk := range s.cfg.Sinks {
+		s.spawn(ctx, actors.SinkPrefix+name, actors.SinkProps(s.env, sk, sc.Name, s.peers, s.cfg.Stdout))
+	}
+	if s.peers.Cursor != nil {
+		s.spawn(ctx, actors.NameCursor, actors.CursorProps(s.env, actors.CursorConfig{Stream: sc.Name,
+			Path: actors.CursorPath(s.cfg.StateDir, sc.Name), Interval: sc.Cursor.CheckpointInterval.Duration, Initial: initial}))
+	}
+	s.spawn(ctx, actors.NameRouter, actors.RouterProps(s.env, actors.RouterConfigFrom(sc, initial), s.peers))
+	s.spawn(ctx, actors.NameQueue, actors.QueueProps(s.env, sc, s.cfg.StateDir, s.peers))
+	s.spawn(ctx, actors.NameHeartbeat, actors.HeartbeatProps(s.env, sc.Name, sc.Heartbeat, s.peers))
+	s.setState(messages.StateConnecting, "", 0)
+	s.spawn(ctx, actors.NameConnection, actors.ConnectionProps(s.env, sc, s.peers))
+}
+
+// childPIDs computes every child's PID from its name, before anything is spawned.
+func (s *Stream) childPIDs() actors.Peers {
+	pid := func(name string) *actor.PID { return actor.NewPID(s.self.Address, s.self.Id+"/"+name) }
+	p := actors.Peers{Stream: s.self, Connection: pid(actors.NameConnection), Heartbeat: pid(actors.NameHeartbeat),
+		Queue: pid(actors.NameQueue), Router: pid(actors.NameRouter), Sinks: map[string]*actor.PID{}}
+	if s.cfg.Stream.Cursor.Field != "" {
+		p.Cursor = pid(actors.NameCursor)
+	}
+	if s.cfg.Stream.Fallback != nil {
+		p.Poller = pid(actors.NamePoller)
+	}
+	for name := range s.cfg.Sinks {
+		p.Sinks[name] = pid(actors.SinkPrefix + name)
+	}
+	return p
+}
+
+func (s *Stream) spawn(ctx actor.Context, name string, props *actor.Props) {
+	if _, err := ctx.SpawnNamed(props, name); err != nil {
+		s.log.Error().Err(err).Str("child", name).Msg("spawn")
+	}
+}
+
+// HandleFailure runs on the stream's mailbox: no locks needed.
+func (s *Stream) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
+	_ *actor.RestartStatistics, reason, _ any) {
+	if !child.Equal(s.peers.Connection) {
+		// A bug in another child: log with the stack and restart it at once.
+		s.log.Error().Str("child", child.Id).Interface("reason", reason).Str("stack", string(debug.Stack())).Msg("child crashed")
+		sup.RestartChildren(child)
+		return
+	}
+	f := asFailure(reason, s.log)
+	now := s.env.Clock.Now()
+	if !s.connectedAt.IsZero() && now.Sub(s.connectedAt) >= s.cfg.Stream.Reconnect.StableAfter.Duration {
+		s.attempts = 0 // the link proved itself; a flapping one never gets here
+	}
+	s.connectedAt, s.gen = time.Time{}, 0
+	stopTimer(&s.promote)
+	if s.env.Metrics != nil {
+		s.env.Metrics.Reconnects.WithLabelValues(s.cfg.Stream.Name).Inc()
+	}
+	if s.polling { // a failed probe: the poller carries on
+		s.log.Info().Err(f.Err).Dur("retry_in", s.probeEvery()).Msg("websocket probe failed")
+		s.setState(messages.StatePolling, f.Err.Error(), 0)
+		s.schedule(sup, child, s.probeEvery())
+		return
+	}
+	s.attempts++
+	rc := s.cfg.Stream.Reconnect
+	if f.Kind == messages.AuthRejected {
+		if s.cfg.Stream.Auth.OnFailure == "stop" {
+			s.log.Error().Err(f.Err).Msg("authentication rejected; stream stopped (auth.on_failure = stop)")
+			s.setState(messages.StateAuthFailed, f.Err.Error(), 0)
+			return
+		}
+		delay := max(rc.MaxDelay.Duration, f.Retry)
+		s.log.Error().Err(f.Err).Int("attempt", s.attempts).Dur("retry_in", delay).Msg("authentication rejected; retrying at max_delay")
+		s.setState(messages.StateAuthFailed, f.Err.Error(), delay)
+		s.schedule(sup, child, delay)
+		return
+	}
+	if rc.MaxAttempts > 0 && s.attempts > rc.MaxAttempts {
+		if s.cfg.Stream.Fallback != nil {
+			s.schedule(sup, child, s.probeEvery()) // the first probe; the poller starts meanwhile
+		}
+		s.root.Send(s.self, &giveUp{reason: f})
+		return
+	}
+	delay := max(s.backoff.Delay(s.attempts), f.Retry)
+	s.log.Warn().Int("attempt", s.attempts).Int("max_attempts", rc.MaxAttempts).Dur("retry_in", delay).
+		Str("kind", f.Kind.String()).Err(f.Err).Msg("reconnect scheduled")
+	s.setState(messages.StateBackoff, f.Err.Error(), delay)
+	s.schedule(sup, child, delay)
+}
+
+func (s *Stream) schedule(sup actor.Supervisor, child *actor.PID, d time.Duration) {
+	stopTimer(&s.pending)
+	s.pending = s.env.Clock.AfterFunc(d, func() { sup.RestartChildren(child) })
+}
+
+func (s *Stream) probeEvery() time.Duration {
+	if fb := s.cfg.Stream.Fallback; fb != nil {
+		return fb.RetryWebsocketEvery.Duration
+	}
+	return s.cfg.Stream.Reconnect.MaxDelay.Duration
+}
+
+// gaveUp hands over to the poller, or marks the stream failed when it has none.
+func (s *Stream) gaveUp(ctx actor.Context, f *messages.Failure) {
+	rc := s.cfg.Stream.Reconnect
+	if s.cfg.Stream.Fallback == nil {
+		s.log.Error().Int("attempts", rc.MaxAttempts).Err(f.Err).Msg("gave up reconnecting; stream failed")
+		s.setState(messages.StateFailed, f.Err.Error(), 0)
+		return
+	}
+	s.log.Warn().Int("attempts", rc.MaxAttempts).Err(f.Err).Dur("probe_every", s.probeEvery()).Msg("gave up reconnecting; polling")
+	s.polling = true
+	s.spawn(ctx, actors.NamePoller, actors.PollerProps(s.env, s.cfg.Stream, s.peers))
+	s.switchMode(ctx, messages.ViaWebSocket, messages.ViaPoll)
+	s.setState(messages.StatePolling, f.Err.Error(), 0)
+}
+
+func (s *Stream) connected(ctx actor.Context, msg *messages.Connected) {
+	s.connectedAt, s.gen = s.env.Clock.Now(), msg.Gen
+	if !s.polling {
+		s.setState(messages.StateConnected, "", 0)
+		return
+	}
+	// A probe got through: the poller keeps running until the socket stays up promote_after.
+	dwell := s.cfg.Stream.Fallback.PromoteAfter.Duration
+	s.log.Info().Dur("promote_after", dwell).Msg("websocket probe connected")
+	self, root, gen := ctx.Self(), s.root, msg.Gen
+	stopTimer(&s.promote)
+	s.promote = s.env.Clock.AfterFunc(dwell, func() { root.Send(self, &promoteCheck{gen: gen}) })
+}
+
+func (s *Stream) backOnSocket(ctx actor.Context) {
+	s.polling, s.attempts = false, 0
+	ctx.Stop(s.peers.Poller)
+	s.switchMode(ctx, messages.ViaPoll, messages.ViaWebSocket)
+	s.log.Info().Msg("back on websocket")
+	s.setState(messages.StateConnected, "", 0)
+}
+
+// switchMode logs and counts a transport switch and tells the queue where to flush.
+func (s *Stream) switchMode(ctx actor.Context, from, to string) {
+	now := s.env.Clock.Now()
+	if m := s.env.Metrics; m != nil {
+		m.ModeSwitches.WithLabelValues(s.cfg.Stream.Name, from, to).Inc()
+		if !s.modeSince.IsZero() {
+			m.ModeSeconds.WithLabelValues(s.cfg.Stream.Name, from).Add(now.Sub(s.modeSince).Seconds())
+		}
+	}
+	s.modeSince = now
+	if to == messages.ViaPoll {
+		ctx.Send(s.peers.Queue, &messages.QueueMode{Via: messages.ViaPoll, At: now})
+	}
+}
+
+func (s *Stream) setState(state, lastErr string, retryIn time.Duration) {
+	now := s.env.Clock.Now()
+	st := s.state
+	if st.State != state {
+		st.Since = now
+	}
+	via := ""
+	switch {
+	case s.polling:
+		via = messages.ViaPoll
+	case state == messages.StateConnected:
+		via = messages.ViaWebSocket
+	}
+	st.Stream, st.State, st.Via, st.Attempt, st.MaxAttempts = s.cfg.Stream.Name, state, via, s.attempts, s.cfg.Stream.Reconnect.MaxAttempts
+	st.RetryIn = retryIn
+	if lastErr != "" {
+		st.LastError = lastErr
+	}
+	s.state = st
+	if m := s.env.Metrics; m != nil {
+		m.SetState(st.Stream, state)
+	}
+	if s.env.Status != nil {
+		snapshot := st
+		s.root.Send(s.env.Status, &snapshot)
+	}
+}
+
+// stopChildren drains the stream at shutdown: the socket closes first, then the router and
+// the sinks finish what they hold, and the cursor saves last.
+func (s *Stream) stopChildren(ctx actor.Context) {
+	stopTimer(&s.pending)
+	stopTimer(&s.promote)
+	wait := func(f *actor.Future) { _ = f.Wait() } // each future times out on its own (10s)
+	wait(ctx.StopFuture(s.peers.Connection))
+	if s.polling {
+		wait(ctx.StopFuture(s.peers.Poller))
+	}
+	wait(ctx.PoisonFuture(s.peers.Router))
+	for _, pid := range s.peers.Sinks {
+		wait(ctx.PoisonFuture(pid))
+	}
+	if s.peers.Cursor != nil {
+		wait(ctx.PoisonFuture(s.peers.Cursor))
+	}
+}
+
+// asFailure turns a panic value into a Failure. An unknown panic is a bug: it is logged with
+// its stack and treated as transient, so one bad frame never takes the process down.
+func asFailure(reason any, log zerolog.Logger) *messages.Failure {
+	var f *messages.Failure
+	if err, ok := reason.(error); ok && errors.As(err, &f) {
+		return f
+	}
+	log.Error().Interface("reason", reason).Str("stack", string(debug.Stack())).Msg("connection crashed")
+	return &messages.Failure{Kind: messages.Transient, Err: fmt.Errorf("panic: %v", reason)}
+}
+
+func stopTimer(t *actors.Timer) {
+	if *t != nil {
+		(*t).Stop()
+		*t = nil
+	}
+}

@@ -1,0 +1,477 @@
+package supervisor_test
+
+import (
+	"encoding/json"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"holdfast/actors/actortest"
+	"holdfast/messages"
+	"holdfast/upstream"
+)
+
+// TestStreamDeliversEventsInOrder: N events reach the file sink in order, each in the
+// envelope with the original bytes.
+func TestStreamDeliversEventsInOrder(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	h.startStream(h.config(""), "s1")
+	h.expectState(messages.StateConnected)
+	h.up.Await(t, "subscription", func() bool { return h.up.Subscribed() == 1 })
+	const n = 500
+	publish(h.up, n)
+	actortest.Eventually(t, "500 events in the file", func() bool { return len(lines(t, h.path("events.jsonl"))) >= n })
+	got := lines(t, h.path("events.jsonl"))
+	if p := exactlyOnce(seqs(t, h.path("events.jsonl")), n); p != "" {
+		t.Fatalf("file sink: %s", p)
+	}
+	for i, l := range got {
+		var msg struct{ Seq uint64 }
+		_ = json.Unmarshal(l["message"], &msg)
+		if msg.Seq != uint64(i+1) {
+			t.Fatalf("line %d has seq %d: order not kept", i, msg.Seq)
+		}
+	}
+	first := got[0]
+	for _, key := range []string{"stream", "type", "via", "received_at", "message"} {
+		if _, ok := first[key]; !ok {
+			t.Errorf("envelope %v lacks %q", first, key)
+		}
+	}
+	if string(first["stream"]) != `"s1"` || string(first["type"]) != `"processing_progress"` || string(first["via"]) != `"websocket"` {
+		t.Errorf("envelope fields: stream=%s type=%s via=%s", first["stream"], first["type"], first["via"])
+	}
+	var at string
+	_ = json.Unmarshal(first["received_at"], &at)
+	if _, err := time.Parse(time.RFC3339Nano, at); err != nil || !strings.HasSuffix(at, "Z") {
+		t.Errorf("received_at %q is not RFC3339Nano UTC", at)
+	}
+	if !json.Valid(first["message"]) || !strings.Contains(string(first["message"]), `"seq":1`) {
+		t.Errorf("message is not the original event: %s", first["message"])
+	}
+}
+
+// TestStreamKeepsGoingAfterBadFrames: garbage, binary and type-less frames are counted and
+// dead-lettered, and the events around them still arrive.
+func TestStreamKeepsGoingAfterBadFrames(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	h.startStream(h.config(""), "s1")
+	h.expectState(messages.StateConnected)
+	h.up.Await(t, "subscription", func() bool { return h.up.Subscribed() == 1 })
+	publish(h.up, 1)
+	h.up.PublishRaw([]byte("this is not json"), false)
+	h.up.PublishRaw([]byte{0x00, 0x01, 0xff}, true)
+	h.up.PublishRaw([]byte(`{"kind":"no type"}`), false)
+	h.up.PublishRaw([]byte(`[1,2,3]`), false)
+	publish(h.up, 1)
+	actortest.Eventually(t, "2 events and 4 rejects", func() bool {
+		return len(lines(t, h.path("events.jsonl"))) == 2 && len(lines(t, h.path("rejects.jsonl"))) == 4
+	})
+	reasons := []string{}
+	for _, l := range lines(t, h.path("rejects.jsonl")) {
+		var r string
+		_ = json.Unmarshal(l["rejected"], &r)
+		reasons = append(reasons, r)
+	}
+	want := []string{messages.InvalidJSON, messages.InvalidBinary, messages.InvalidType, messages.InvalidObject}
+	if strings.Join(reasons, ",") != strings.Join(want, ",") {
+		t.Errorf("reject reasons = %v, want %v", reasons, want)
+	}
+	actortest.Eventually(t, "router stats counting 4 parse errors", func() bool {
+		for _, m := range h.probe.Messages() {
+			if rs, ok := m.(*messages.RouterStats); ok && rs.ParseErrors == 4 && rs.EventsIn == 2 {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// TestStreamRedialsAfterDrop: the strategy restarts the connection after the backoff delay,
+// and only then: time moves by hand.
+func TestStreamRedialsAfterDrop(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	clock := actortest.NewClock(time.Unix(0, 0))
+	h.clock = clock
+	h.startStream(h.config(`
+  [stream.reconnect]
+  initial_delay = "1s"
+  max_delay = "30s"
+  jitter = "none"`), "s1")
+	h.expectState(messages.StateConnected)
+	h.up.DropConnections()
+	st := h.expectState(messages.StateBackoff)
+	if st.Attempt != 1 || st.RetryIn != time.Second {
+		t.Fatalf("after a drop: attempt %d retry_in %v, want 1 and 1s", st.Attempt, st.RetryIn)
+	}
+	if got := h.up.Handshakes(); got != 1 {
+		t.Fatalf("redialled before the delay: %d handshakes", got)
+	}
+	clock.Advance(time.Second) // the first backoff delay, with no real waiting
+	h.expectState(messages.StateConnected)
+	if got := h.up.Handshakes(); got != 2 {
+		t.Errorf("handshakes = %d, want 2", got)
+	}
+}
+
+// TestStreamResumesWithoutLossOrDuplicate: drops in the middle of a stream are followed by
+// reconnect, re-subscribe with the cursor and replay; the sink holds every seq exactly once.
+func TestStreamResumesWithoutLossOrDuplicate(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	clock := actortest.NewClock(time.Unix(0, 0))
+	h.clock = clock
+	h.startStream(h.config(`
+  [stream.reconnect]
+  initial_delay = "100ms"
+  jitter = "none"
+  [stream.cursor]
+  field = "seq"
+  subscribe_key = "since"`), "s1")
+	h.expectState(messages.StateConnected)
+	const rounds, per = 5, 200
+	for r := 0; r < rounds; r++ {
+		h.up.Await(t, "subscription", func() bool { return h.up.Subscribed() == 1 })
+		publish(h.up, per)
+		h.up.DropConnections()
+		publish(h.up, per/2) // published while the daemon is away: must be replayed
+		h.expectState(messages.StateBackoff)
+		clock.Advance(100 * time.Millisecond)
+		h.expectState(messages.StateConnected)
+	}
+	total := uint64(rounds * (per + per/2))
+	actortest.Eventually(t, "every event in the file", func() bool {
+		clock.Advance(10 * time.Millisecond) // file sink flushes on the clock
+		return len(lines(t, h.path("events.jsonl"))) >= int(total)
+	})
+	if p := exactlyOnce(seqs(t, h.path("events.jsonl")), total); p != "" {
+		t.Fatalf("after %d drops: %s", rounds, p)
+	}
+	subs := h.up.Subscriptions()
+	if len(subs) != rounds+1 {
+		t.Fatalf("subscriptions = %d, want %d (one per connect)", len(subs), rounds+1)
+	}
+	if _, ok := subs[0]["since"]; ok {
+		t.Errorf("first subscription carries a cursor: %v", subs[0])
+	}
+	if subs[1]["since"] == nil {
+		t.Errorf("re-subscription lacks the cursor: %v", subs[1])
+	}
+}
+
+// TestHeartbeatDetectsHalfOpenLink: a peer that stops answering without closing is found
+// within timeout plus one interval, and the stream reconnects.
+func TestHeartbeatDetectsHalfOpenLink(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	clock := actortest.NewClock(time.Unix(0, 0))
+	h.clock = clock
+	h.startStream(h.config(`
+  [stream.heartbeat]
+  mode = "message"
+  interval = "5s"
+  timeout = "3s"
+  [stream.reconnect]
+  initial_delay = "1s"
+  jitter = "none"`), "s1")
+	h.expectState(messages.StateConnected)
+	h.up.Freeze(true)
+	start := clock.Now()
+	clock.Advance(5 * time.Second) // the first ping goes out and is never answered
+	clock.Advance(2 * time.Second)
+	for _, m := range h.probe.Messages() {
+		if st, ok := m.(*messages.StreamState); ok && st.State == messages.StateBackoff {
+			t.Fatalf("declared dead before the timeout")
+		}
+	}
+	clock.Advance(time.Second)
+	st := h.expectState(messages.StateBackoff)
+	if waited := clock.Now().Sub(start); waited > 8*time.Second {
+		t.Errorf("detected after %v, want within timeout+interval = 8s", waited)
+	}
+	if !strings.Contains(st.LastError, "heartbeat timeout") {
+		t.Errorf("last error %q, want heartbeat timeout", st.LastError)
+	}
+	h.up.Freeze(false)
+	clock.Advance(time.Second)
+	h.expectState(messages.StateConnected)
+}
+
+// TestHeartbeatKeepsHealthyLink: a peer that answers pings is never declared dead.
+func TestHeartbeatKeepsHealthyLink(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	clock := actortest.NewClock(time.Unix(0, 0))
+	h.clock = clock
+	h.startStream(h.config(`
+  [stream.heartbeat]
+  mode = "both"
+  interval = "5s"
+  timeout = "3s"`), "s1")
+	h.expectState(messages.StateConnected)
+	for i := 0; i < 5; i++ {
+		clock.Advance(5 * time.Second) // ping
+		before := testutilCount(h)
+		actortest.Eventually(t, "pong observed", func() bool { return testutilCount(h) > before })
+		clock.Advance(4 * time.Second) // past the timeout: a missed pong would fail the link now
+	}
+	for _, m := range h.probe.Messages() {
+		if st, ok := m.(*messages.StreamState); ok && st.State == messages.StateBackoff {
+			t.Fatalf("healthy link declared dead: %+v", st)
+		}
+	}
+	if h.up.Handshakes() != 1 {
+		t.Errorf("handshakes = %d, want 1", h.up.Handshakes())
+	}
+}
+
+// TestFlappingServerDoesNotResetAttempts: a server that accepts and drops at once keeps the
+// attempt count growing, so backoff grows too.
+func TestFlappingServerDoesNotResetAttempts(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	clock := actortest.NewClock(time.Unix(0, 0))
+	h.clock = clock
+	h.up.AcceptThenDrop(true)
+	h.startStream(h.config(`
+  [stream.reconnect]
+  initial_delay = "1s"
+  max_delay = "60s"
+  stable_after = "30s"
+  jitter = "none"`), "s1")
+	want := time.Second
+	for attempt := 1; attempt <= 5; attempt++ {
+		st := h.expectState(messages.StateBackoff)
+		if st.Attempt != attempt || st.RetryIn != want {
+			t.Fatalf("flap %d: attempt %d retry_in %v, want %d and %v", attempt, st.Attempt, st.RetryIn, attempt, want)
+		}
+		clock.Advance(want)
+		want *= 2
+	}
+}
+
+// TestStableLinkResetsAttempts: after stable_after of health the next drop starts over.
+func TestStableLinkResetsAttempts(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	clock := actortest.NewClock(time.Unix(0, 0))
+	h.clock = clock
+	h.startStream(h.config(`
+  [stream.reconnect]
+  initial_delay = "1s"
+  stable_after = "30s"
+  jitter = "none"`), "s1")
+	h.expectState(messages.StateConnected)
+	h.up.DropConnections()
+	h.expectState(messages.StateBackoff)
+	clock.Advance(time.Second)
+	h.expectState(messages.StateConnected)
+	h.up.DropConnections()
+	if st := h.expectState(messages.StateBackoff); st.Attempt != 2 {
+		t.Fatalf("second quick drop: attempt %d, want 2", st.Attempt)
+	}
+	clock.Advance(2 * time.Second)
+	h.expectState(messages.StateConnected)
+	clock.Advance(31 * time.Second)
+	h.up.DropConnections()
+	if st := h.expectState(messages.StateBackoff); st.Attempt != 1 || st.RetryIn != time.Second {
+		t.Fatalf("drop after a stable link: attempt %d retry_in %v, want 1 and 1s", st.Attempt, st.RetryIn)
+	}
+}
+
+// TestGiveUpWithoutFallbackFails: after max_attempts the stream is failed and not retried.
+func TestGiveUpWithoutFallbackFails(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	clock := actortest.NewClock(time.Unix(0, 0))
+	h.clock = clock
+	h.up.RefuseUpgrades(503, "")
+	h.startStream(h.config(`
+  [stream.reconnect]
+  initial_delay = "1s"
+  max_attempts = 2
+  jitter = "none"`), "s1")
+	h.expectState(messages.StateBackoff)
+	clock.Advance(time.Second)
+	h.expectState(messages.StateBackoff)
+	clock.Advance(2 * time.Second)
+	st := h.expectState(messages.StateFailed)
+	if !strings.Contains(st.LastError, "503") {
+		t.Errorf("last error %q should name the refusal", st.LastError)
+	}
+	clock.Advance(time.Hour)
+	if n := h.up.Handshakes(); n != 0 {
+		t.Errorf("handshakes after giving up = %d, want 0", n)
+	}
+}
+
+// TestRetryAfterIsHonoured: a refused handshake's Retry-After sets the next delay.
+func TestRetryAfterIsHonoured(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	clock := actortest.NewClock(time.Unix(0, 0))
+	h.clock = clock
+	h.up.RefuseUpgrades(503, "7")
+	h.startStream(h.config(`
+  [stream.reconnect]
+  initial_delay = "1s"
+  jitter = "none"`), "s1")
+	if st := h.expectState(messages.StateBackoff); st.RetryIn != 7*time.Second {
+		t.Fatalf("retry_in %v, want the server's 7s", st.RetryIn)
+	}
+	h.up.RefuseUpgrades(0, "")
+	clock.Advance(6 * time.Second)
+	if h.up.Handshakes() != 0 {
+		t.Fatal("redialled before Retry-After")
+	}
+	clock.Advance(time.Second)
+	h.expectState(messages.StateConnected)
+}
+
+// TestAuthMessage covers success, refusal without a tight loop, and a rotated token file.
+func TestAuthMessage(t *testing.T) {
+	h := newHarness(t, upstream.Options{Token: "first"})
+	clock := actortest.NewClock(time.Unix(0, 0))
+	h.clock = clock
+	tokenFile := h.path("token")
+	if err := os.WriteFile(tokenFile, []byte("first\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.startStream(h.config(`
+  [stream.auth]
+  mode = "message"
+  token_file = "`+tokenFile+`"
+  [stream.reconnect]
+  initial_delay = "1s"
+  max_delay = "20s"
+  jitter = "none"`), "s1")
+	h.expectState(messages.StateConnected)
+	h.up.Await(t, "subscription after auth", func() bool { return h.up.Subscribed() == 1 })
+
+	// The upstream rotates its token; the file still holds the old one: refused.
+	h.up.SetToken("second")
+	h.up.DropConnections()
+	h.expectState(messages.StateBackoff)
+	clock.Advance(time.Second)
+	st := h.expectState(messages.StateAuthFailed)
+	if st.RetryIn != 20*time.Second {
+		t.Errorf("after a refusal retry_in = %v, want max_delay 20s", st.RetryIn)
+	}
+	attempts := h.up.AuthAttempts()
+	clock.Advance(19 * time.Second)
+	if got := h.up.AuthAttempts(); got != attempts {
+		t.Fatalf("auth retried %d times within max_delay: a tight loop", got-attempts)
+	}
+	// The operator rotates the file: the next attempt reads it and gets in.
+	if err := os.WriteFile(tokenFile, []byte("second\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	h.expectState(messages.StateConnected)
+}
+
+// TestAuthHeaderRefusedIsAuthFailed: a 401 on the upgrade puts the stream in auth_failed,
+// and with on_failure = stop it is never retried.
+func TestAuthHeaderRefusedIsAuthFailed(t *testing.T) {
+	h := newHarness(t, upstream.Options{Token: "right"})
+	clock := actortest.NewClock(time.Unix(0, 0))
+	h.clock = clock
+	t.Setenv("HOLDFAST_TEST_TOKEN", "wrong")
+	h.startStream(h.config(`
+  [stream.auth]
+  mode = "header"
+  token_env = "HOLDFAST_TEST_TOKEN"
+  on_failure = "stop"`), "s1")
+	h.expectState(messages.StateAuthFailed)
+	attempts := h.up.AuthAttempts()
+	clock.Advance(time.Hour)
+	if got := h.up.AuthAttempts(); got != attempts {
+		t.Errorf("on_failure = stop retried %d times", got-attempts)
+	}
+}
+
+// TestOneStreamsFaultsDoNotTouchAnother: a second stream whose upstream drops and sends
+// garbage does not disturb the first.
+func TestOneStreamsFaultsDoNotTouchAnother(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	bad := upstream.NewTest(t, upstream.Options{})
+	cfg := h.config(`
+[[stream]]
+name = "s2"
+url = "` + bad.URL() + `"
+  [[stream.subscribe]]
+  message = { type = "subscribe", channel = "processing" }
+  [[stream.route]]
+  type = "*"
+  sinks = ["rejects"]
+  [stream.reconnect]
+  initial_delay = "10ms"
+  max_delay = "20ms"`)
+	h.startStream(cfg, "s1")
+	h.startStream(cfg, "s2")
+	h.up.Await(t, "s1 subscribed", func() bool { return h.up.Subscribed() == 1 })
+	const n = 1000
+	for i := 0; i < 10; i++ { // the bad upstream misbehaves while the good one publishes
+		bad.Await(t, "s2 back", func() bool { return bad.Subscribed() == 1 })
+		bad.PublishRaw([]byte("garbage"), false)
+		bad.DropConnections()
+		publish(h.up, n/10)
+	}
+	actortest.Eventually(t, "every s1 event", func() bool { return len(lines(t, h.path("events.jsonl"))) >= n })
+	if p := exactlyOnce(seqs(t, h.path("events.jsonl")), n); p != "" {
+		t.Fatalf("s1 disturbed by s2: %s", p)
+	}
+	if h.up.Handshakes() != 1 {
+		t.Errorf("s1 reconnected %d times", h.up.Handshakes()-1)
+	}
+}
+
+// TestSlowSinkBoundsMemory: while a sink is stalled the reader stops reading, so the heap
+// stays flat although the upstream has far more to send; once the sink moves every event
+// arrives.
+func TestSlowSinkBoundsMemory(t *testing.T) {
+	h := newHarness(t, upstream.Options{EventSize: 2048})
+	release := make(chan struct{})
+	hook := newStallingWebhook(t, release)
+	cfg := h.config(`
+[[sink]]
+name = "slow"
+kind = "webhook"
+url = "` + hook.URL + `"
+buffer = 16
+`)
+	cfg.Streams[0].Routes[0].Sinks = []string{"slow"}
+	h.startStream(cfg, "s1")
+	h.expectState(messages.StateConnected)
+	h.up.Await(t, "subscription", func() bool { return h.up.Subscribed() == 1 })
+	const n = 20000 // 40 MB of events
+	published := make(chan struct{})
+	go func() { defer close(published); publish(h.up, n) }()
+	actortest.Eventually(t, "the webhook to stall", func() bool { return hook.Received() >= 1 })
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	// The upstream's publisher blocks once every buffer on the way is full: wait until its
+	// count has not moved for 40 polls (200 ms).
+	last, still := uint64(0), 0
+	actortest.Eventually(t, "the upstream to be held back", func() bool {
+		if s := h.up.LastSeq(); s != last {
+			last, still = s, 0
+		} else {
+			still++
+		}
+		return still >= 40
+	})
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	if grown > 16<<20 {
+		t.Errorf("heap grew %d MB while the sink was stalled: not bounded", grown>>20)
+	}
+	if last >= n {
+		t.Fatal("the upstream sent all 40 MB while the sink was stalled: no backpressure")
+	}
+	t.Logf("held back after %d of %d events; heap grew %d KB", last, n, grown>>10)
+	close(release)
+	<-published
+	actortest.Eventually(t, "every event at the webhook", func() bool { return hook.Received() >= n })
+	if p := exactlyOnce(hook.Seqs(), n); p != "" {
+		t.Fatalf("after the stall: %s", p)
+	}
+}

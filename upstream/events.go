@@ -1,0 +1,175 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// event is one published frame; history entries are never modified.
+type event struct {
+	seq  uint64
+	data []byte
+}
+
+const padPrefix = `,"pad":"`
+
+// Publish sends an event of type typ with fields (plus "type", "seq" and "sent_at") to every
+// subscribed connection, stores it for replay and /poll, and returns its seq. It blocks
+// while any subscribed connection's queue is full, so publishers go as fast as the slowest
+// reader (frozen connections excepted); Close releases it. Fields that encoding/json cannot
+// encode are a bug in the caller and panic.
+func (s *Server) Publish(typ string, fields map[string]any) uint64 {
+	return s.publish(context.Background(), typ, fields)
+}
+
+// publish is Publish where a ctx that ends while a connection blocks drops that connection.
+func (s *Server) publish(ctx context.Context, typ string, fields map[string]any) uint64 {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	seq := s.LastSeq() + 1 // only publishers move seq, and they hold pubMu
+	data := s.encode(typ, seq, fields)
+
+	s.mu.Lock()
+	s.seq = seq
+	s.history = append(s.history, event{seq: seq, data: data})
+	if len(s.history) >= 2*s.opts.History { // trim by copying: readers may hold the old array
+		s.history = append([]event(nil), s.history[len(s.history)-s.opts.History:]...)
+	}
+	subs := s.subs
+	s.notifyLocked()
+	s.mu.Unlock()
+
+	for _, c := range subs {
+		c.enqueue(ctx, frame{typ: websocket.TextMessage, data: data})
+	}
+	return seq
+}
+
+// PublishRaw sends frame as is (text, or binary when binary is set) to every subscribed
+// connection, in order with events, without a seq and without storing it. For garbage,
+// binary and type-less frames.
+func (s *Server) PublishRaw(frameData []byte, binary bool) {
+	typ := websocket.TextMessage
+	if binary {
+		typ = websocket.BinaryMessage
+	}
+	data := append([]byte(nil), frameData...)
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	for _, c := range get(s, func() []*conn { return s.subs }) {
+		c.enqueue(context.Background(), frame{typ: typ, data: data})
+	}
+}
+
+func (s *Server) encode(typ string, seq uint64, fields map[string]any) []byte {
+	m := make(map[string]any, len(fields)+3)
+	maps.Copy(m, fields)
+	m["type"], m["seq"], m["sent_at"] = typ, seq, time.Now().UnixNano()
+	data, err := json.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("upstream: encode %s event: %v", typ, err))
+	}
+	return pad(data, s.opts.EventSize)
+}
+
+// pad grows a JSON object to exactly size bytes with a "pad" field, when it is smaller.
+func pad(data []byte, size int) []byte {
+	n := size - len(data) - len(padPrefix) - 1 // 1 for the closing quote
+	if n <= 0 {
+		return data
+	}
+	out := make([]byte, 0, size)
+	out = append(out, data[:len(data)-1]...)
+	out = append(out, padPrefix...)
+	out = append(out, bytes.Repeat([]byte{'x'}, n)...)
+	return append(out, '"', '}')
+}
+
+// historyAfter returns the stored events with seq > since, oldest first. Callers hold s.mu;
+// the result shares the history array, whose entries never change.
+func (s *Server) historyAfter(since uint64) []event {
+	h := s.history
+	if len(h) == 0 || since >= h[len(h)-1].seq {
+		return nil
+	}
+	if first := h[0].seq; since >= first { // seqs are contiguous
+		h = h[since-first+1:]
+	}
+	return h
+}
+
+// job is one simulated processing job of Generate.
+type job struct {
+	id    string
+	files int
+	done  int
+	start time.Time
+}
+
+// Generate publishes a processing simulation: a few jobs at a time, each a run of
+// processing_progress events ending in processing_complete, or now and then in
+// processing_error. rate is events per second (0 = as fast as the slowest reader allows);
+// n is the number of events (0 = until ctx ends). It returns how many it published. When
+// ctx ends while a connection blocks it, that connection is dropped so none sees a gap.
+func (s *Server) Generate(ctx context.Context, rate, n int) int {
+	stream := get(s, func() uint64 { s.gens++; return uint64(s.gens) })
+	rnd := rand.New(rand.NewPCG(s.seed, stream))
+	newJob := func() *job {
+		id := get(s, func() int { s.jobs++; return s.jobs })
+		return &job{id: fmt.Sprintf("job-%d", id), files: 5 + rnd.IntN(46), start: time.Now()}
+	}
+	jobs := []*job{newJob(), newJob(), newJob()}
+
+	start, sent := time.Now(), 0
+	for (n <= 0 || sent < n) && ctx.Err() == nil {
+		if rate > 0 {
+			due := start.Add(time.Duration(sent) * time.Second / time.Duration(rate))
+			if wait := time.Until(due); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return sent
+				case <-t.C:
+				}
+			}
+		}
+		i := rnd.IntN(len(jobs))
+		j := jobs[i]
+		j.done++
+		file := fmt.Sprintf("scan_%04d.tif", j.done)
+		elapsed := time.Since(j.start)
+		var typ string
+		var fields map[string]any
+		switch {
+		case rnd.IntN(100) == 0:
+			typ = "processing_error"
+			fields = map[string]any{"job": j.id, "error": "decode failed: corrupt header", "current_file": file}
+			jobs[i] = newJob()
+		case j.done >= j.files:
+			typ = "processing_complete"
+			fields = map[string]any{"job": j.id, "files": j.files, "duration": elapsed.Round(time.Millisecond).String()}
+			jobs[i] = newJob()
+		default:
+			eta := elapsed / time.Duration(j.done) * time.Duration(j.files-j.done)
+			fields = map[string]any{
+				"job":          j.id,
+				"progress":     math.Round(1000*float64(j.done)/float64(j.files)) / 10,
+				"eta":          eta.Round(time.Second).String(),
+				"current_file": file,
+			}
+			typ = "processing_progress"
+		}
+		s.publish(ctx, typ, fields)
+		sent++
+	}
+	return sent
+}

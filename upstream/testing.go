@@ -1,0 +1,37 @@
+package upstream
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// AwaitTimeout bounds Await.
+const AwaitTimeout = 10 * time.Second
+
+// NewTest starts a server on 127.0.0.1:0 and closes it in t.Cleanup.
+func NewTest(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s := New(opts)
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatalf("start upstream: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close upstream: %v", err)
+		}
+	})
+	return s
+}
+
+// Await fails t unless cond becomes true within AwaitTimeout; what names the condition in
+// the failure. cond is re-checked on every change the server sees (see WaitFor). Call it
+// from the test's goroutine.
+func (s *Server) Await(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), AwaitTimeout)
+	defer cancel()
+	if err := s.WaitFor(ctx, cond); err != nil {
+		t.Fatalf("upstream: waiting for %s: %v", what, err)
+	}
+}
