@@ -150,9 +150,10 @@ func (p *Poller) handle(ctx actor.Context, msg *polled) {
 	case msg.err == nil:
 		p.failures = 0
 		if msg.res.NotModified {
-			result = "not_modified"
+			result = "not_modified" // nothing new; Dedupe keeps remembering the last body
+		} else {
+			p.route(ctx, msg.res.Events)
 		}
-		p.route(ctx, msg.res.Events)
 	case errors.Is(msg.err, poll.ErrAuth):
 		result = "auth_failed"
 		p.failures++

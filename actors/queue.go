@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -144,6 +145,11 @@ func (q *Queue) Receive(ctx actor.Context) {
 func (q *Queue) open() {
 	var store queue.Store
 	if q.path != "" {
+		if err := os.MkdirAll(filepath.Dir(q.path), 0o750); err != nil {
+			q.openErr = fmt.Errorf("create state dir: %w", err)
+			q.log.Error().Err(q.openErr).Msg("queue unavailable; every send is refused")
+			return
+		}
 		b, err := queue.OpenBolt(q.path)
 		if err != nil {
 			q.openErr = fmt.Errorf("open durable queue: %w", err)

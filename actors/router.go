@@ -71,7 +71,7 @@ func RouterProps(env Env, cfg RouterConfig, peers Peers) *actor.Props {
 		}
 		r.stats.LastCursor = cfg.InitialCursor
 		return r
-	}, actor.WithMailbox(actor.Bounded(cfg.Buffer)))
+	}, actor.WithMailbox(BoundedMailbox(cfg.Buffer)))
 }
 
 func (r *Router) Receive(ctx actor.Context) {

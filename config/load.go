@@ -16,8 +16,9 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// Error is one problem in a configuration file. Parse and Load return a single
-// *Error, or several joined with errors.Join; find them with errors.As.
+// Error is one problem in a configuration. Parse, and Load once the file is read,
+// return a single *Error or several joined with errors.Join (in line order); find
+// them with errors.As. Validate returns them without File, Line and Col.
 type Error struct {
 	File string // as given to Parse; "" for a Config validated on its own
 	Key  string // e.g. `stream "processing" route[0].sinks`, or "stream[0].reconect"
@@ -127,8 +128,7 @@ func (p *parser) decode() (*Config, toml.MetaData, error) {
 		var probe struct {
 			Timeout *Duration `toml:"timeout"`
 		}
-		_ = md.PrimitiveDecode(prim, &probe) // already decoded once without error
-		if probe.Timeout == nil {
+		if err := md.PrimitiveDecode(prim, &probe); err == nil && probe.Timeout == nil {
 			switch s.Kind {
 			case "exec":
 				s.Timeout = Duration{DefaultExecTimeout}
@@ -143,8 +143,8 @@ func (p *parser) decode() (*Config, toml.MetaData, error) {
 		var probe struct {
 			Fallback *struct{} `toml:"fallback"`
 		}
-		_ = md.PrimitiveDecode(prim, &probe) // a type error here shows up in the real decode
-		if probe.Fallback != nil {
+		// A type error here shows up again, placed, in the real decode below.
+		if err := md.PrimitiveDecode(prim, &probe); err == nil && probe.Fallback != nil {
 			fb := DefaultFallbackConfig()
 			s.Fallback = &fb
 		}
@@ -157,25 +157,27 @@ func (p *parser) decode() (*Config, toml.MetaData, error) {
 }
 
 // lastKeyRE picks apart the errors toml v1.6.0 builds with fmt (type mismatches).
-var lastKeyRE = regexp.MustCompile(`^toml: (?:line \d+ )?\(last key ("(?:[^"\\]|\\.)*")\): (.*)$`)
+var lastKeyRE = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key ("(?:[^"\\]|\\.)*")\): (.*)$`)
 
 // decodeErr turns a toml error into an *Error placed at the offending key. elem is
 // the indexed array element being decoded ("stream[1]"), or "" at the top level.
 func (p *parser) decodeErr(md toml.MetaData, err error, elem string) error {
 	e := &Error{File: p.name, Msg: err.Error()}
 	var lastKey string
+	var tomlPos toml.Position // where toml says; for a repeated key, its last occurrence
 	var pe toml.ParseError
 	switch {
 	case errors.As(err, &pe):
-		e.Msg, lastKey = pe.Message, pe.LastKey
+		e.Msg, lastKey, tomlPos = pe.Message, pe.LastKey, pe.Position
 		if len(md.Keys()) == 0 { // a syntax error: the lexer's position is exact
 			e.Key, e.Line, e.Col = lastKey, pe.Position.Line, pe.Position.Col
 			return e
 		}
 	default:
 		if m := lastKeyRE.FindStringSubmatch(err.Error()); m != nil {
-			lastKey, _ = strconv.Unquote(m[1])
-			e.Msg = m[2]
+			lastKey, _ = strconv.Unquote(m[2])
+			tomlPos.Line, _ = strconv.Atoi(m[1]) // no "line N" part: 0, unknown
+			e.Msg = m[3]
 		}
 	}
 	e.Msg = strings.TrimPrefix(e.Msg, "toml: ")
@@ -204,7 +206,20 @@ func (p *parser) decodeErr(md toml.MetaData, err error, elem string) error {
 			break // several candidates; a wrong line would mislead
 		}
 	}
+	if e.Line == 0 && tomlPos.Line > 0 && occurrences(md, lastKey) == 1 {
+		e.Line, e.Col = tomlPos.Line, tomlPos.Col // e.g. inside an inline array of tables
+	}
 	return e
+}
+
+func occurrences(md toml.MetaData, key string) int {
+	n := 0
+	for _, k := range md.Keys() {
+		if k.String() == key {
+			n++
+		}
+	}
+	return n
 }
 
 // unknownKeys reports every key that names no field (TOML keys are case-sensitive,
@@ -217,8 +232,9 @@ func (p *parser) unknownKeys(md toml.MetaData) []error {
 	}
 	var errs []error
 	seen := map[string]bool{}
+	fields := map[reflect.Type]map[string]reflect.Type{} // memo for unknownAt
 	for _, k := range md.Keys() {
-		bad, hint := unknownAt(reflect.TypeFor[Config](), k)
+		bad, hint := unknownAt(reflect.TypeFor[Config](), k, fields)
 		if bad < 0 {
 			continue
 		}
@@ -256,8 +272,8 @@ var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 
 // unknownAt walks key through t's toml tags and returns the index of the first part
 // that names no field (-1 when all do) and the field it was probably meant to be.
-// Maps and interfaces accept any key below them.
-func unknownAt(t reflect.Type, key toml.Key) (int, string) {
+// Maps and interfaces accept any key below them. memo caches each struct's keys.
+func unknownAt(t reflect.Type, key toml.Key, memo map[reflect.Type]map[string]reflect.Type) (int, string) {
 	for i, k := range key {
 		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
 			t = t.Elem()
@@ -269,8 +285,12 @@ func unknownAt(t reflect.Type, key toml.Key) (int, string) {
 		case reflect.Map, reflect.Interface:
 			return -1, ""
 		case reflect.Struct:
-			names := map[string]reflect.Type{}
-			tomlFields(t, names)
+			names, ok := memo[t]
+			if !ok {
+				names = map[string]reflect.Type{}
+				tomlFields(t, names)
+				memo[t] = names
+			}
 			ft, ok := names[k]
 			if !ok {
 				return i, closest(k, names)

@@ -176,6 +176,8 @@ url = "ws://h/ws"
 			`"-1s"`, 0, `stream[1].write_timeout: duration "-1s" is negative`},
 		{"duration without unit", "[daemon]\nshutdown_timeout = 10\n" + baseTOML,
 			"10", 0, `daemon.shutdown_timeout: duration "10" needs a unit`},
+		{"malformed duration in an inline array of tables", "sink = [{name = \"s\", kind = \"stdout\"}]\nstream = [{name = \"a\", url = \"ws://h/ws\", write_timeout = \"-1s\"}]\n",
+			"write_timeout", 0, `stream[0].write_timeout: duration "-1s" is negative`},
 		{"malformed size", twoStreams("", "read_limit = \"1XB\"\n"),
 			`"1XB"`, 0, `stream[1].read_limit: invalid size "1XB"`},
 		{"negative size", "[control]\nmax_body = -1\n" + baseTOML,

@@ -3,7 +3,10 @@ package config
 
 import "time"
 
-// Config is the whole file. Zero values are replaced by DefaultConfig before decoding.
+// Config is the whole file. Parse decodes it over DefaultConfig, every [[sink]] over
+// DefaultSinkConfig, every [[stream]] over DefaultStreamConfig and a [stream.fallback]
+// over DefaultFallbackConfig, so keys that are absent get their Default… value and
+// keys that are written keep theirs, zero included.
 type Config struct {
 	Daemon  DaemonConfig   `toml:"daemon"`
 	Control ControlConfig  `toml:"control"`
@@ -63,7 +66,7 @@ type SinkConfig struct {
 	// exec
 	Command     []string `toml:"command"`     // argv, no shell
 	Mode        string   `toml:"mode"`        // per_event|pipe. Default: per_event.
-	Timeout     Duration `toml:"timeout"`     // per_event run / webhook request. Default: 30s exec, 10s webhook.
+	Timeout     Duration `toml:"timeout"`     // per_event run / webhook request. Default: 30s exec, 10s webhook (set by Kind when absent).
 	Concurrency int      `toml:"concurrency"` // Default: 1 (keeps order).
 
 	// webhook
@@ -175,8 +178,10 @@ type FallbackConfig struct {
 	PromoteAfter        Duration          `toml:"promote_after"`         // socket must stay healthy this long. Default: 10s.
 }
 
-// Duration is a time.Duration written as "20s" in TOML.
+// Duration is a time.Duration written as "20s", "1m30s" or "100ms" in TOML.
+// Negative durations and bare numbers other than 0 are rejected.
 type Duration struct{ time.Duration }
 
-// Size is a byte count written as "1MiB", "512KiB", "10MB" or a bare integer.
+// Size is a byte count written as "1MiB", "512KiB", "10MB", "100B" or a bare
+// integer (a TOML integer or a string). Negative sizes are rejected.
 type Size int64

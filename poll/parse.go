@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // Shapes of a poll response body.
@@ -16,7 +18,7 @@ const (
 )
 
 // Parse splits a poll body into events, each a JSON object whose bytes are copied exactly
-// from body (no re-encoding). A null or missing-as-null "events" is no events.
+// from body (no re-encoding). An envelope whose "events" is null has no events.
 //
 // ShapeAuto picks: an array is ShapeArray; an object with a "type" key is one event; an
 // object whose "events" is an array or null is ShapeEnvelope. An event that itself carries
@@ -118,26 +120,116 @@ func decodeErr(what, want string, err error) error {
 }
 
 // CursorOf returns the top-level field of a raw JSON object as text: a string unquoted, a
-// number as its literal. It reports false when event is not an object, the field is
-// missing, empty, or another kind of value.
+// number as its literal. It reports false when event is not a valid JSON object, or the
+// field is missing, an empty string, or another kind of value. A repeated key counts by its
+// last occurrence, as with encoding/json.
+//
+// The router calls it for every event, so it scans the bytes instead of decoding a map:
+// json.Valid first, after which the scan can trust the syntax.
 func CursorOf(event []byte, field string) (string, bool) {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(event, &fields) != nil {
+	if !json.Valid(event) {
 		return "", false
 	}
-	v, ok := fields[field]
-	if !ok || len(v) == 0 {
+	i := skipSpace(event, 0)
+	if event[i] != '{' {
 		return "", false
 	}
-	switch c := v[0]; {
-	case c == '"':
-		var s string
-		if json.Unmarshal(v, &s) != nil || s == "" {
-			return "", false
+	var val []byte
+	for i = skipSpace(event, i+1); event[i] != '}'; {
+		end := stringEnd(event, i)
+		key := event[i:end]
+		i = skipSpace(event, skipSpace(event, end)+1) // past ':'
+		vend := valueEnd(event, i)
+		if keyIs(key, field) {
+			val = event[i:vend]
 		}
-		return s, true
-	case c == '-' || c >= '0' && c <= '9':
-		return string(v), true
+		if i = skipSpace(event, vend); event[i] == ',' {
+			i = skipSpace(event, i+1)
+		}
+	}
+	switch {
+	case len(val) == 0:
+		return "", false
+	case val[0] == '"':
+		s := unquote(val)
+		return s, s != ""
+	case val[0] == '-' || val[0] >= '0' && val[0] <= '9':
+		return string(val), true
 	}
 	return "", false
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the string starting at b[i] == '"'.
+func stringEnd(b []byte, i int) int {
+	for i++; b[i] != '"'; i++ {
+		if b[i] == '\\' {
+			i++
+		}
+	}
+	return i + 1
+}
+
+// valueEnd returns the index just past the value starting at b[i].
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for {
+			switch b[i] {
+			case '"':
+				i = stringEnd(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+	}
+	for i < len(b) && !strings.ContainsRune(",}] \t\n\r", rune(b[i])) {
+		i++
+	}
+	return i
+}
+
+// keyIs reports whether the string literal q decodes to field, without allocating for
+// plain ASCII keys.
+func keyIs(q []byte, field string) bool {
+	if inner := q[1 : len(q)-1]; plain(inner) {
+		return string(inner) == field
+	}
+	return unquote(q) == field
+}
+
+// unquote decodes a JSON string literal. Escapes and non-ASCII go through encoding/json so
+// invalid UTF-8 is replaced exactly as a full decode would.
+func unquote(q []byte) string {
+	if inner := q[1 : len(q)-1]; plain(inner) {
+		return string(inner)
+	}
+	var s string
+	_ = json.Unmarshal(q, &s) // q is a valid literal: cannot fail
+	return s
+}
+
+// plain reports whether b is ASCII without escapes, so its bytes are its text.
+func plain(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

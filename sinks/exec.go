@@ -185,6 +185,7 @@ func (p *pipe) Write(ctx context.Context, events []messages.Event) error {
 				status = p.err.Error()
 			}
 			err := withStderr(fmt.Errorf("exec %s: process exited: %s", p.name, status), p.stderr)
+			_ = p.stdin.Close()
 			p.cmd = nil
 			return err
 		default:

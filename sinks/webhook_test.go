@@ -115,7 +115,8 @@ func TestWebhookRequest(t *testing.T) {
 
 func TestWebhookTimeout(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-r.Context().Done() // never answers
+		_, _ = io.Copy(io.Discard, r.Body) // only then does the server watch for the client leaving
+		<-r.Context().Done()               // never answers
 	}))
 	defer srv.Close()
 	s := webhookSink(t, config.SinkConfig{URL: srv.URL, Timeout: config.Duration{Duration: 200 * time.Millisecond}})

@@ -127,6 +127,14 @@ func (h *harness) expectState(state string) *messages.StreamState {
 	}
 }
 
+// connected waits until the stream is connected and the upstream has its subscription, so a
+// fault injected next hits a registered connection.
+func (h *harness) connected() {
+	h.t.Helper()
+	h.expectState(messages.StateConnected)
+	h.up.Await(h.t, "a subscribed connection", func() bool { return h.up.Subscribed() == 1 })
+}
+
 // lines reads a JSONL file written by a sink; a missing file has no lines.
 func lines(t *testing.T, path string) []map[string]json.RawMessage {
 	t.Helper()
@@ -222,12 +230,19 @@ func newStallingWebhook(t *testing.T, release <-chan struct{}) *stallingWebhook 
 	w := &stallingWebhook{}
 	w.Server = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		var env struct {
+		type envelope struct {
 			Message struct{ Seq uint64 }
 		}
-		_ = json.Unmarshal(body, &env)
+		var batch []envelope
+		if json.Unmarshal(body, &batch) != nil { // one event is posted as an object
+			var one envelope
+			_ = json.Unmarshal(body, &one)
+			batch = []envelope{one}
+		}
 		w.mu.Lock()
-		w.seqs = append(w.seqs, env.Message.Seq)
+		for _, e := range batch {
+			w.seqs = append(w.seqs, e.Message.Seq)
+		}
 		w.mu.Unlock()
 		select {
 		case <-release:

@@ -161,8 +161,8 @@ func (s *Stream) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child
 	}
 	if s.polling { // a failed probe: the poller carries on
 		s.log.Info().Err(f.Err).Dur("retry_in", s.probeEvery()).Msg("websocket probe failed")
-		s.setState(messages.StatePolling, f.Err.Error(), 0)
 		s.schedule(sup, child, s.probeEvery())
+		s.setState(messages.StatePolling, f.Err.Error(), 0)
 		return
 	}
 	s.attempts++
@@ -175,8 +175,8 @@ func (s *Stream) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child
 		}
 		delay := max(rc.MaxDelay.Duration, f.Retry)
 		s.log.Error().Err(f.Err).Int("attempt", s.attempts).Dur("retry_in", delay).Msg("authentication rejected; retrying at max_delay")
-		s.setState(messages.StateAuthFailed, f.Err.Error(), delay)
 		s.schedule(sup, child, delay)
+		s.setState(messages.StateAuthFailed, f.Err.Error(), delay)
 		return
 	}
 	if rc.MaxAttempts > 0 && s.attempts > rc.MaxAttempts {
@@ -189,8 +189,8 @@ func (s *Stream) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child
 	delay := max(s.backoff.Delay(s.attempts), f.Retry)
 	s.log.Warn().Int("attempt", s.attempts).Int("max_attempts", rc.MaxAttempts).Dur("retry_in", delay).
 		Str("kind", f.Kind.String()).Err(f.Err).Msg("reconnect scheduled")
+	s.schedule(sup, child, delay) // armed before the state goes out, so observers can move time
 	s.setState(messages.StateBackoff, f.Err.Error(), delay)
-	s.schedule(sup, child, delay)
 }
 
 func (s *Stream) schedule(sup actor.Supervisor, child *actor.PID, d time.Duration) {

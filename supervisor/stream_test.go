@@ -2,6 +2,7 @@ package supervisor_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
@@ -18,8 +19,7 @@ import (
 func TestStreamDeliversEventsInOrder(t *testing.T) {
 	h := newHarness(t, upstream.Options{})
 	h.startStream(h.config(""), "s1")
-	h.expectState(messages.StateConnected)
-	h.up.Await(t, "subscription", func() bool { return h.up.Subscribed() == 1 })
+	h.connected()
 	const n = 500
 	publish(h.up, n)
 	actortest.Eventually(t, "500 events in the file", func() bool { return len(lines(t, h.path("events.jsonl"))) >= n })
@@ -58,8 +58,7 @@ func TestStreamDeliversEventsInOrder(t *testing.T) {
 func TestStreamKeepsGoingAfterBadFrames(t *testing.T) {
 	h := newHarness(t, upstream.Options{})
 	h.startStream(h.config(""), "s1")
-	h.expectState(messages.StateConnected)
-	h.up.Await(t, "subscription", func() bool { return h.up.Subscribed() == 1 })
+	h.connected()
 	publish(h.up, 1)
 	h.up.PublishRaw([]byte("this is not json"), false)
 	h.up.PublishRaw([]byte{0x00, 0x01, 0xff}, true)
@@ -100,7 +99,7 @@ func TestStreamRedialsAfterDrop(t *testing.T) {
   initial_delay = "1s"
   max_delay = "30s"
   jitter = "none"`), "s1")
-	h.expectState(messages.StateConnected)
+	h.connected()
 	h.up.DropConnections()
 	st := h.expectState(messages.StateBackoff)
 	if st.Attempt != 1 || st.RetryIn != time.Second {
@@ -131,20 +130,24 @@ func TestStreamResumesWithoutLossOrDuplicate(t *testing.T) {
   subscribe_key = "since"`), "s1")
 	h.expectState(messages.StateConnected)
 	const rounds, per = 5, 200
+	inFile := func(n int) {
+		actortest.Eventually(t, fmt.Sprintf("%d events in the file", n), func() bool {
+			clock.Advance(10 * time.Millisecond) // the file sink flushes on the clock
+			return len(lines(t, h.path("events.jsonl"))) >= n
+		})
+	}
 	for r := 0; r < rounds; r++ {
 		h.up.Await(t, "subscription", func() bool { return h.up.Subscribed() == 1 })
 		publish(h.up, per)
+		inFile(r*(per+per/2) + per) // the daemon has read this round's live events
 		h.up.DropConnections()
 		publish(h.up, per/2) // published while the daemon is away: must be replayed
-		h.expectState(messages.StateBackoff)
-		clock.Advance(100 * time.Millisecond)
+		st := h.expectState(messages.StateBackoff)
+		clock.Advance(st.RetryIn)
 		h.expectState(messages.StateConnected)
 	}
 	total := uint64(rounds * (per + per/2))
-	actortest.Eventually(t, "every event in the file", func() bool {
-		clock.Advance(10 * time.Millisecond) // file sink flushes on the clock
-		return len(lines(t, h.path("events.jsonl"))) >= int(total)
-	})
+	inFile(int(total))
 	if p := exactlyOnce(seqs(t, h.path("events.jsonl")), total); p != "" {
 		t.Fatalf("after %d drops: %s", rounds, p)
 	}
@@ -174,10 +177,12 @@ func TestHeartbeatDetectsHalfOpenLink(t *testing.T) {
   [stream.reconnect]
   initial_delay = "1s"
   jitter = "none"`), "s1")
-	h.expectState(messages.StateConnected)
+	h.connected()
+	clock.AwaitTimer(t, 5*time.Second) // the heartbeat has armed its first ping
 	h.up.Freeze(true)
 	start := clock.Now()
-	clock.Advance(5 * time.Second) // the first ping goes out and is never answered
+	clock.Advance(5 * time.Second)     // the first ping goes out and is never answered
+	clock.AwaitTimer(t, 3*time.Second) // its pong deadline
 	clock.Advance(2 * time.Second)
 	for _, m := range h.probe.Messages() {
 		if st, ok := m.(*messages.StreamState); ok && st.State == messages.StateBackoff {
@@ -207,10 +212,11 @@ func TestHeartbeatKeepsHealthyLink(t *testing.T) {
   mode = "both"
   interval = "5s"
   timeout = "3s"`), "s1")
-	h.expectState(messages.StateConnected)
+	h.connected()
+	clock.AwaitTimer(t, 5*time.Second)
 	for i := 0; i < 5; i++ {
-		clock.Advance(5 * time.Second) // ping
 		before := testutilCount(h)
+		clock.Advance(5 * time.Second) // ping
 		actortest.Eventually(t, "pong observed", func() bool { return testutilCount(h) > before })
 		clock.Advance(4 * time.Second) // past the timeout: a missed pong would fail the link now
 	}
@@ -258,17 +264,17 @@ func TestStableLinkResetsAttempts(t *testing.T) {
   initial_delay = "1s"
   stable_after = "30s"
   jitter = "none"`), "s1")
-	h.expectState(messages.StateConnected)
+	h.connected()
 	h.up.DropConnections()
 	h.expectState(messages.StateBackoff)
 	clock.Advance(time.Second)
-	h.expectState(messages.StateConnected)
+	h.connected()
 	h.up.DropConnections()
 	if st := h.expectState(messages.StateBackoff); st.Attempt != 2 {
 		t.Fatalf("second quick drop: attempt %d, want 2", st.Attempt)
 	}
 	clock.Advance(2 * time.Second)
-	h.expectState(messages.StateConnected)
+	h.connected()
 	clock.Advance(31 * time.Second)
 	h.up.DropConnections()
 	if st := h.expectState(messages.StateBackoff); st.Attempt != 1 || st.RetryIn != time.Second {
@@ -434,12 +440,12 @@ name = "slow"
 kind = "webhook"
 url = "` + hook.URL + `"
 buffer = 16
+batch_max = 100
 `)
 	cfg.Streams[0].Routes[0].Sinks = []string{"slow"}
 	h.startStream(cfg, "s1")
-	h.expectState(messages.StateConnected)
-	h.up.Await(t, "subscription", func() bool { return h.up.Subscribed() == 1 })
-	const n = 20000 // 40 MB of events
+	h.connected()
+	const n = 10000 // 20 MB of events
 	published := make(chan struct{})
 	go func() { defer close(published); publish(h.up, n) }()
 	actortest.Eventually(t, "the webhook to stall", func() bool { return hook.Received() >= 1 })

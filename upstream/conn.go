@@ -15,15 +15,16 @@ import (
 	"github.com/rs/zerolog"
 )
 
-var (
-	pongFrame        = []byte(`{"type":"pong"}`)
-	authSuccessFrame = []byte(`{"type":"auth_success"}`)
+const (
+	pongFrame        = `{"type":"pong"}`
+	authSuccessFrame = `{"type":"auth_success"}`
 )
 
 // frame is one write for a connection's writer. A zero typ is a close frame with code.
 type frame struct {
 	typ  int
 	data []byte
+	pad  int // "pad" value length to insert into the JSON object data (see writePadded)
 	code int
 }
 
@@ -44,11 +45,6 @@ type conn struct {
 	subscribed bool
 	closing    bool // a close frame is queued or sent: client frames are ignored
 	authTimer  *time.Timer
-}
-
-var upgrader = websocket.Upgrader{
-	CheckOrigin:       func(*http.Request) bool { return true }, // loopback test server
-	EnableCompression: true,                                     // negotiated only when the client offers it
 }
 
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
@@ -83,12 +79,13 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if protos := websocket.Subprotocols(r); len(protos) > 0 {
 		hdr = http.Header{"Sec-Websocket-Protocol": {protos[0]}}
 	}
-	ws, err := upgrader.Upgrade(w, r, hdr)
+	s.set(func() { s.handshakes++ }) // before the 101 goes out, so a dialer that got it sees the count
+	ws, err := s.upgrader.Upgrade(w, r, hdr)
 	if err != nil {
+		s.set(func() { s.handshakes-- })
 		s.log.Debug().Err(err).Msg("upgrade") // Upgrade has answered the client
 		return
 	}
-	s.set(func() { s.handshakes++ })
 	if drop {
 		_ = ws.NetConn().Close()
 		return
@@ -196,7 +193,7 @@ func (c *conn) handle(typ int, data []byte) {
 	switch kind {
 	case "ping": // answered before auth too: a heartbeat may race the auth reply
 		if c.answersPings() {
-			c.send(frame{typ: websocket.TextMessage, data: pongFrame})
+			c.send(frame{typ: websocket.TextMessage, data: []byte(pongFrame)})
 		}
 	case "auth":
 		c.auth(msg)
@@ -229,7 +226,7 @@ func (c *conn) auth(msg map[string]any) {
 		c.reject("invalid token")
 		return
 	}
-	c.send(frame{typ: websocket.TextMessage, data: authSuccessFrame})
+	c.send(frame{typ: websocket.TextMessage, data: []byte(authSuccessFrame)})
 }
 
 // reject answers auth_failed, then closes with 1008 once the writer has sent it.
@@ -287,7 +284,7 @@ func (c *conn) subscribe(msg map[string]any) {
 	s.notifyLocked()
 	s.mu.Unlock()
 	for _, e := range evs {
-		if !c.enqueue(context.Background(), frame{typ: websocket.TextMessage, data: e.data}) {
+		if !c.enqueue(context.Background(), frame{typ: websocket.TextMessage, data: e.data, pad: e.pad}) {
 			return
 		}
 	}
@@ -368,7 +365,7 @@ func (c *conn) write(f frame) bool {
 		c.closeWith(f.code, string(f.data))
 		return true
 	}
-	err := c.ws.WriteMessage(f.typ, f.data)
+	err := c.writeData(f)
 	switch {
 	case err == nil:
 		return true
@@ -379,6 +376,23 @@ func (c *conn) write(f frame) bool {
 		c.teardown()
 		return false
 	}
+}
+
+// writeData has no deadline on purpose: a slow reader must hold publishers back (TCP
+// backpressure). Close and DropConnections unblock it by closing the socket.
+func (c *conn) writeData(f frame) error {
+	if f.pad == 0 {
+		return c.ws.WriteMessage(f.typ, f.data)
+	}
+	w, err := c.ws.NextWriter(f.typ)
+	if err != nil {
+		return err
+	}
+	if err := writePadded(w, f.data, f.pad); err != nil {
+		_ = w.Close()
+		return err
+	}
+	return w.Close()
 }
 
 // closeWith sends a close frame, then lets the reader wait for the client's echo: closing

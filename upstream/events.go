@@ -1,10 +1,10 @@
 package upstream
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -16,10 +16,14 @@ import (
 // event is one published frame; history entries are never modified.
 type event struct {
 	seq  uint64
-	data []byte
+	data []byte // the event without padding
+	pad  int    // length of the "pad" field's value added on the wire (see writePadded)
 }
 
-const padPrefix = `,"pad":"`
+const (
+	padPrefix = `,"pad":"`
+	padChunk  = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+)
 
 // Publish sends an event of type typ with fields (plus "type", "seq" and "sent_at") to every
 // subscribed connection, stores it for replay and /poll, and returns its seq. It blocks
@@ -36,10 +40,11 @@ func (s *Server) publish(ctx context.Context, typ string, fields map[string]any)
 	defer s.pubMu.Unlock()
 	seq := s.LastSeq() + 1 // only publishers move seq, and they hold pubMu
 	data := s.encode(typ, seq, fields)
+	ev := event{seq: seq, data: data, pad: padLen(len(data), s.opts.EventSize)}
 
 	s.mu.Lock()
 	s.seq = seq
-	s.history = append(s.history, event{seq: seq, data: data})
+	s.history = append(s.history, ev)
 	if len(s.history) >= 2*s.opts.History { // trim by copying: readers may hold the old array
 		s.history = append([]event(nil), s.history[len(s.history)-s.opts.History:]...)
 	}
@@ -48,7 +53,7 @@ func (s *Server) publish(ctx context.Context, typ string, fields map[string]any)
 	s.mu.Unlock()
 
 	for _, c := range subs {
-		c.enqueue(ctx, frame{typ: websocket.TextMessage, data: data})
+		c.enqueue(ctx, frame{typ: websocket.TextMessage, data: data, pad: ev.pad})
 	}
 	return seq
 }
@@ -77,20 +82,37 @@ func (s *Server) encode(typ string, seq uint64, fields map[string]any) []byte {
 	if err != nil {
 		panic(fmt.Sprintf("upstream: encode %s event: %v", typ, err))
 	}
-	return pad(data, s.opts.EventSize)
+	return data
 }
 
-// pad grows a JSON object to exactly size bytes with a "pad" field, when it is smaller.
-func pad(data []byte, size int) []byte {
-	n := size - len(data) - len(padPrefix) - 1 // 1 for the closing quote
-	if n <= 0 {
-		return data
+// padLen is the length of the "pad" value that grows an object of n bytes to size bytes;
+// 0 when it is already that large.
+func padLen(n, size int) int {
+	return max(size-n-len(padPrefix)-1, 0) // 1 for the pad's closing quote
+}
+
+// writePadded writes the non-empty JSON object data with a "pad" field of pad "x"s inserted before
+// its closing brace. Padding is added on the wire so history holds natural-size events.
+func writePadded(w io.Writer, data []byte, pad int) error {
+	if pad == 0 {
+		_, err := w.Write(data)
+		return err
 	}
-	out := make([]byte, 0, size)
-	out = append(out, data[:len(data)-1]...)
-	out = append(out, padPrefix...)
-	out = append(out, bytes.Repeat([]byte{'x'}, n)...)
-	return append(out, '"', '}')
+	if _, err := w.Write(data[:len(data)-1]); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, padPrefix); err != nil {
+		return err
+	}
+	for pad > 0 {
+		n := min(pad, len(padChunk))
+		if _, err := io.WriteString(w, padChunk[:n]); err != nil {
+			return err
+		}
+		pad -= n
+	}
+	_, err := io.WriteString(w, `"}`)
+	return err
 }
 
 // historyAfter returns the stored events with seq > since, oldest first. Callers hold s.mu;

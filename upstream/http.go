@@ -112,7 +112,7 @@ func (s *Server) handlePoll(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		buf.Write(evs[0].data)
+		_ = writePadded(&buf, evs[0].data, evs[0].pad) // a bytes.Buffer does not fail
 	case "array":
 		writeArray(&buf, evs)
 	default:
@@ -130,7 +130,7 @@ func writeArray(buf *bytes.Buffer, evs []event) {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		buf.Write(e.data)
+		_ = writePadded(buf, e.data, e.pad)
 	}
 	buf.WriteByte(']')
 }

@@ -10,8 +10,17 @@
 //     processing_complete and processing_error, each with "seq" (one increasing integer per
 //     server, starting at 1, over all event types) and "sent_at" (unix nanoseconds).
 //
+// A subscribe with since first replays every stored event with seq > since, then live
+// events, with no gap and no duplicate in between; without since, only live events. A
+// repeated subscribe replays again.
+//
+// Auth (when Options.Token is set): a token in "Authorization: Bearer …" or ?token= on the
+// upgrade (wrong: HTTP 401), or an auth message (wrong: auth_failed, then close 1008; none
+// within AuthTimeout: close 1008). Anything but ping and auth before that is refused the
+// same way.
+//
 // HTTP: GET /ws upgrades, GET /poll?since=N returns history, POST /send records an
-// outbound message. The package is its own clock: it uses real time (timers for the auth
+// outbound message; both take the same tokens. The package is its own clock: it uses real time (timers for the auth
 // timeout, chaos and Generate's pacing) because it stands for the outside world.
 package upstream
 
@@ -25,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 )
 
@@ -61,9 +71,10 @@ type Options struct {
 // connection has one reader goroutine (the HTTP handler's) and one writer goroutine fed by
 // a bounded channel; Close stops them all.
 type Server struct {
-	opts Options
-	log  zerolog.Logger
-	seed uint64
+	opts     Options
+	log      zerolog.Logger
+	seed     uint64
+	upgrader websocket.Upgrader
 
 	pubMu sync.Mutex // serializes publishers and subscribers: one send order for everyone
 	wg    sync.WaitGroup
@@ -115,9 +126,13 @@ func New(opts Options) *Server {
 		seed = rand.Uint64()
 	}
 	return &Server{
-		opts:        opts,
-		log:         opts.Log.With().Str("component", "upstream").Logger(),
-		seed:        seed,
+		opts: opts,
+		log:  opts.Log.With().Str("component", "upstream").Logger(),
+		seed: seed,
+		upgrader: websocket.Upgrader{
+			CheckOrigin:       func(*http.Request) bool { return true }, // loopback test server
+			EnableCompression: true,                                     // used only when the client offers it
+		},
 		done:        make(chan struct{}),
 		changed:     make(chan struct{}),
 		conns:       make(map[*conn]struct{}),
@@ -343,10 +358,12 @@ func (s *Server) PollBody(raw []byte) {
 // 0 = normal (202).
 func (s *Server) SendStatus(code int) { s.set(func() { s.sendStatus = code }) }
 
-// Handshakes counts successful upgrades.
+// Handshakes counts successful upgrades; it includes an upgrade as soon as the client
+// could have seen its 101 response.
 func (s *Server) Handshakes() int { return get(s, func() int { return s.handshakes }) }
 
-// Conns counts open connections.
+// Conns counts open connections. A connection counts a moment after the client's dial
+// returns, so wait for it (Await, WaitFor) rather than reading it once.
 func (s *Server) Conns() int { return get(s, func() int { return len(s.conns) }) }
 
 // Subscribed counts open connections that have subscribed.

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -52,20 +50,24 @@ func TestPublishReachesSubscribersOnly(t *testing.T) {
 // Several clients subscribe (with and without since) while a publisher runs: each must see
 // one contiguous run of seqs up to the last event.
 func TestReplayHasNoGapOrDuplicateUnderConcurrentPublishing(t *testing.T) {
-	const total = 3000
+	sinces := []int{-1, 0, 50, 250, -1, 100}
 	s := upstream.NewTest(t, upstream.Options{})
 	published := make(chan struct{})
-	go func() {
+	go func() { // publishes until every client subscribed, 1000 more, then "end"
 		defer close(published)
-		for i := range total {
-			s.Publish("processing_progress", map[string]any{"i": i})
+		for extra := 1000; extra > 0; {
+			s.Publish("processing_progress", nil)
+			if len(s.Subscriptions()) == len(sinces) {
+				extra--
+			}
 		}
+		s.Publish("end", nil)
 	}()
 	s.Await(t, "early events", func() bool { return s.LastSeq() >= 300 })
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for _, since := range []int{-1, 0, 50, 250, -1, 100} {
+	errs := make(chan error, len(sinces))
+	for _, since := range sinces {
 		ws := dial(t, s.URL(), nil)
 		msg := map[string]any{"type": "subscribe"}
 		if since >= 0 {
@@ -75,7 +77,7 @@ func TestReplayHasNoGapOrDuplicateUnderConcurrentPublishing(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- readRun(ws, since, total)
+			errs <- readRun(ws, since, "end")
 		}()
 	}
 	wg.Wait()
@@ -88,26 +90,31 @@ func TestReplayHasNoGapOrDuplicateUnderConcurrentPublishing(t *testing.T) {
 	}
 }
 
-// readRun reads events until seq last, checking that they follow each other from since+1
-// (or from the first one seen when since < 0).
-func readRun(ws *websocket.Conn, since, last int) error {
+// readRun reads events until one of type last, checking that their seqs follow each other
+// from since+1 (or from the first one seen when since < 0).
+func readRun(ws *websocket.Conn, since int, last string) error {
 	prev := since
-	for prev != last {
+	for {
 		_ = ws.SetReadDeadline(time.Now().Add(readWait))
 		_, data, err := ws.ReadMessage()
 		if err != nil {
 			return fmt.Errorf("since %d: read after seq %d: %w", since, prev, err)
 		}
-		var ev struct{ Seq int }
+		var ev struct {
+			Type string
+			Seq  int
+		}
 		if err := json.Unmarshal(data, &ev); err != nil {
 			return fmt.Errorf("since %d: frame %q: %w", since, data, err)
 		}
 		if prev >= 0 && ev.Seq != prev+1 {
 			return fmt.Errorf("since %d: got seq %d after %d", since, ev.Seq, prev)
 		}
+		if ev.Type == last {
+			return nil
+		}
 		prev = ev.Seq
 	}
-	return nil
 }
 
 func TestEventSizePadsToTarget(t *testing.T) {
@@ -201,9 +208,10 @@ func TestFreezeMakesConnectionsHalfOpen(t *testing.T) {
 	}
 
 	// b resumes with every held event, in order, and then its pong.
+	s.Publish("end", nil)
 	writeJSON(t, b, map[string]any{"type": "ping"})
 	s.Freeze(false)
-	if err := readRun(b, 0, n); err != nil {
+	if err := readRun(b, 0, "end"); err != nil {
 		t.Fatal(err)
 	}
 	if got := read(t, b); got["type"] != "pong" {
@@ -454,67 +462,6 @@ func TestGenerateKeepsRate(t *testing.T) {
 	}
 }
 
-// A reader that stops reading holds the publisher back (TCP backpressure); cancelling the
-// generator then drops that connection, which has seen a gapless prefix.
-func TestGenerateBlocksOnSlowReader(t *testing.T) {
-	const size = 8192
-	s := upstream.NewTest(t, upstream.Options{EventSize: size})
-	d := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
-		c, err := net.Dial(network, addr)
-		if err == nil {
-			_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
-		}
-		return c, err
-	}}
-	ws, _, err := d.Dial(s.URL(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ws.Close() })
-	subscribe(t, s, ws, -1)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	go func() { done <- s.Generate(ctx, 0, 0) }()
-	// Queue (1024) plus socket buffers (a few MiB at most) hold far fewer than 5000 events.
-	wctx, wcancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	err = s.WaitFor(wctx, func() bool { return s.LastSeq() >= 5000 })
-	wcancel()
-	if err == nil {
-		t.Fatalf("publisher reached seq %d with nobody reading", s.LastSeq())
-	}
-	t.Logf("before cancel: seq %d conns %d", s.LastSeq(), s.Conns())
-	buf := make([]byte, 1<<20)
-	t.Logf("%s", buf[:runtime.Stack(buf, true)])
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(readWait):
-		t.Fatal("Generate did not return after cancel")
-	}
-	t.Logf("after cancel: seq %d conns %d", s.LastSeq(), s.Conns())
-	s.Await(t, "blocking connection dropped", func() bool { return s.Conns() == 0 })
-	prev := 0
-	for {
-		_ = ws.SetReadDeadline(time.Now().Add(readWait))
-		_, data, err := ws.ReadMessage()
-		if err != nil {
-			if closeCode(err) != websocket.CloseAbnormalClosure {
-				t.Fatalf("read after seq %d: %v, want abnormal closure", prev, err)
-			}
-			break
-		}
-		var ev struct{ Seq int }
-		if err := json.Unmarshal(data, &ev); err != nil || ev.Seq != prev+1 || len(data) != size {
-			t.Fatalf("after seq %d got %d bytes, seq %d, %v", prev, len(data), ev.Seq, err)
-		}
-		prev = ev.Seq
-	}
-	if prev == 0 {
-		t.Error("no event read before the drop")
-	}
-}
-
 func TestCloseStopsChaosAndConnections(t *testing.T) {
 	s := upstream.New(upstream.Options{Chaos: true})
 	if err := s.Start("127.0.0.1:0"); err != nil {
@@ -542,5 +489,27 @@ func TestWaitForHonoursContext(t *testing.T) {
 	defer cancel()
 	if err := s.WaitFor(ctx, func() bool { return false }); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("WaitFor = %v, want deadline exceeded", err)
+	}
+}
+
+func TestSubscribeSinceAsStringAndSubprotocol(t *testing.T) {
+	s := upstream.NewTest(t, upstream.Options{})
+	for range 5 {
+		s.Publish("processing_progress", nil)
+	}
+	d := websocket.Dialer{Subprotocols: []string{"events.v1", "other"}}
+	ws, _, err := d.Dial(s.URL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	if got := ws.Subprotocol(); got != "events.v1" {
+		t.Errorf("Subprotocol() = %q, want the first offered", got)
+	}
+	writeJSON(t, ws, map[string]any{"type": "subscribe", "since": "3"})
+	for _, want := range []uint64{4, 5} {
+		if got := seqOf(t, read(t, ws)); got != want {
+			t.Fatalf("replayed seq %d, want %d", got, want)
+		}
 	}
 }

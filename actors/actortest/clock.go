@@ -2,8 +2,10 @@
 package actortest
 
 import (
+	"fmt"
 	"sort"
 	"sync"
+	"testing"
 	"time"
 
 	"holdfast/actors"
@@ -111,4 +113,20 @@ func (c *Clock) nextDue(end time.Time) *timer {
 		return nil
 	}
 	return live[0]
+}
+
+// AwaitTimer waits until a timer is armed to fire d from now, so a test can Advance past it
+// knowing the actor that arms it has done so. It fails the test after Timeout.
+func (c *Clock) AwaitTimer(t testing.TB, d time.Duration) {
+	t.Helper()
+	Eventually(t, fmt.Sprintf("a timer armed for %v", d), func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, tm := range c.timers {
+			if !tm.done && tm.at.Sub(c.now) == d {
+				return true
+			}
+		}
+		return false
+	})
 }

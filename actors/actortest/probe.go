@@ -29,7 +29,7 @@ func NewSystem(t testing.TB) (*actor.ActorSystem, *Probe) {
 	t.Helper()
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
-	}))
+	}), actor.WithDeadLetterThrottleInterval(time.Millisecond)) // its timer goroutine ends at once, for goleak
 	p := &Probe{note: make(chan struct{}, 1)}
 	p.PID = sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
 		switch ctx.Message().(type) {

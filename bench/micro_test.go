@@ -1,0 +1,123 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"holdfast/messages"
+)
+
+// frame returns an upstream-like event padded to size bytes, as upstream.Options.EventSize pads.
+func frame(size int) []byte {
+	b := []byte(`{"current_file":"scan_0007.tif","eta":"3s","job":"job-12","progress":14.3,"seq":123456,"sent_at":1764288000123456789,"type":"processing_progress"`)
+	if pad := size - len(b) - len(`,"pad":""}`); pad > 0 {
+		b = append(b, `,"pad":"`...)
+		b = append(b, strings.Repeat("x", pad)...)
+		b = append(b, '"')
+	}
+	return append(b, '}')
+}
+
+var sizes = []int{200, 2048}
+
+func BenchmarkParseFrame(b *testing.B) {
+	for _, n := range sizes {
+		data := frame(n)
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				messages.ParseFrame(data, "seq")
+			}
+		})
+	}
+}
+
+// BenchmarkJSONValid is the part of ParseFrame that json.Valid takes.
+func BenchmarkJSONValid(b *testing.B) {
+	for _, n := range sizes {
+		data := frame(n)
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				json.Valid(data)
+			}
+		})
+	}
+}
+
+func BenchmarkAppendEnvelope(b *testing.B) {
+	at := time.Now()
+	for _, n := range sizes {
+		data := frame(n)
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				// As the router calls it: a fresh line per event, sized for the envelope.
+				_ = messages.AppendEnvelope(make([]byte, 0, len(data)+160), "bench", "processing_progress", messages.ViaWebSocket, at, data)
+			}
+		})
+	}
+}
+
+// BenchmarkReadFrame compares how the reader gets a frame's bytes: gorilla's ReadMessage
+// (io.ReadAll, which starts at 512 B and grows) against reading into a scratch buffer the
+// reader keeps and copying once into an exact-size slice.
+func BenchmarkReadFrame(b *testing.B) {
+	for _, n := range sizes {
+		data := frame(n)
+		b.Run("ReadAll/"+strconv.Itoa(n), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			r := bytes.NewReader(data)
+			for b.Loop() {
+				r.Reset(data)
+				if _, err := io.ReadAll(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("Scratch/"+strconv.Itoa(n), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			r := bytes.NewReader(data)
+			var scratch []byte
+			for b.Loop() {
+				r.Reset(data)
+				var err error
+				if scratch, err = readScratch(r, scratch[:0]); err != nil {
+					b.Fatal(err)
+				}
+				_ = bytes.Clone(scratch)
+			}
+		})
+	}
+}
+
+// readScratch appends everything r has to buf, growing it only when a frame is larger than
+// any before: the alternative to io.ReadAll measured above.
+func readScratch(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+func BenchmarkTimeAppendRFC3339Nano(b *testing.B) {
+	at := time.Now()
+	buf := make([]byte, 0, 64)
+	for b.Loop() {
+		buf = at.UTC().AppendFormat(buf[:0], time.RFC3339Nano)
+	}
+}
