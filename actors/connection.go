@@ -17,6 +17,7 @@ import (
 
 	"holdfast/config"
 	"holdfast/messages"
+	"holdfast/metrics"
 	"holdfast/tlsconf"
 )
 
@@ -108,7 +109,7 @@ func (c *Connection) Receive(ctx actor.Context) {
 		c.write(outFrame{kind: websocket.TextMessage, data: msg.Data, id: msg.ID})
 	case *messages.ConnectionStale:
 		if msg.Gen == c.gen && c.sock != nil {
-			c.fail(ctx, &messages.Failure{Kind: messages.Transient, Err: errors.New(msg.Reason)}, 0)
+			c.fail(ctx, &messages.Failure{Kind: messages.Transient, Err: fmt.Errorf("%w: %s", errStale, msg.Reason)}, 0)
 		}
 	case *readFailed:
 		if msg.gen == c.gen {
@@ -370,6 +371,24 @@ func (c *Connection) sendSubscriptions(ctx actor.Context, cursor string) {
 	}
 }
 
+// disconnectReason maps a failure onto the few values of the disconnects metric's label.
+func disconnectReason(f *messages.Failure, code int) string {
+	switch {
+	case f.Kind == messages.AuthRejected:
+		return metrics.ReasonAuth
+	case f.Kind == messages.Protocol:
+		return metrics.ReasonProtocol
+	case errors.Is(f.Err, errStale):
+		return metrics.ReasonStale
+	case code != 0 && code != websocket.CloseAbnormalClosure:
+		return metrics.ReasonClosed
+	}
+	return metrics.ReasonError
+}
+
+// errStale marks a link that Heartbeat declared dead.
+var errStale = errors.New("stale")
+
 // cursorValue sends a numeric cursor as a JSON number, anything else as a string.
 func cursorValue(s string) any {
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
@@ -398,7 +417,7 @@ func (c *Connection) lost(ctx actor.Context, msg *readFailed) {
 			f.Kind = messages.AuthRejected
 		}
 	}
-	c.fail(ctx, f, msg.code)
+	c.fail(ctx, f, msg.code) // a close error's text already carries the peer's reason
 }
 
 // fail tears the socket down, tells the peers, and hands the reason to the supervisor.
@@ -410,6 +429,9 @@ func (c *Connection) fail(ctx actor.Context, f *messages.Failure, code int) {
 	}
 	c.teardown(false)
 	c.log.Info().Uint64("gen", c.gen).Int("close_code", code).Dur("up", up).Err(f.Err).Msg("disconnected")
+	if c.env.Metrics != nil {
+		c.env.Metrics.Disconnect(c.cfg.Name, disconnectReason(f, code))
+	}
 	if wasReady {
 		ev := &messages.Disconnected{Gen: c.gen, Reason: f.Err, CloseCode: code, Up: up}
 		for _, p := range []*actor.PID{c.peers.Heartbeat, c.peers.Queue} {

@@ -4,12 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"holdfast/messages"
+	"holdfast/metrics"
 )
 
 // frame returns an upstream-like event padded to size bytes, as upstream.Options.EventSize pads.
@@ -120,4 +126,79 @@ func BenchmarkTimeAppendRFC3339Nano(b *testing.B) {
 	for b.Loop() {
 		buf = at.UTC().AppendFormat(buf[:0], time.RFC3339Nano)
 	}
+}
+
+// BenchmarkMetricsEventIn is the per-event counter the router bumps (metrics.EventIn: a
+// mutex, two map lookups and CounterVec.WithLabelValues, which hashes the labels), against
+// a counter the router would look up once per type and keep.
+func BenchmarkMetricsEventIn(b *testing.B) {
+	m := metrics.New()
+	b.Run("EventIn", func(b *testing.B) {
+		for b.Loop() {
+			m.EventIn("bench", "processing_progress")
+		}
+	})
+	b.Run("CachedCounter", func(b *testing.B) {
+		cache := map[string]prometheus.Counter{}
+		for b.Loop() {
+			c, ok := cache["processing_progress"]
+			if !ok {
+				c = m.EventsIn.WithLabelValues("bench", "processing_progress")
+				cache["processing_progress"] = c
+			}
+			c.Inc()
+		}
+	})
+}
+
+// BenchmarkActorHop is the cost of one event crossing one actor boundary as the pipeline
+// does (root.Send into a bounded mailbox, received by the actor), next to a buffered Go
+// channel between two goroutines. Each op is one message sent and received.
+func BenchmarkActorHop(b *testing.B) {
+	for _, mb := range []struct {
+		name  string
+		props func(actor.ReceiveFunc) *actor.Props
+	}{
+		{"Bounded256", func(f actor.ReceiveFunc) *actor.Props {
+			return actor.PropsFromFunc(f, actor.WithMailbox(actor.Bounded(256)))
+		}},
+		{"Unbounded", func(f actor.ReceiveFunc) *actor.Props { return actor.PropsFromFunc(f) }},
+	} {
+		b.Run(mb.name, func(b *testing.B) {
+			sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+				return slog.New(slog.DiscardHandler)
+			}))
+			defer sys.Shutdown()
+			var got atomic.Int64
+			done := make(chan struct{})
+			want := int64(b.N)
+			pid := sys.Root.Spawn(mb.props(func(ctx actor.Context) {
+				if _, ok := ctx.Message().(*messages.Deliver); ok && got.Add(1) == want {
+					close(done)
+				}
+			}))
+			msg := &messages.Deliver{}
+			b.ResetTimer()
+			for range b.N {
+				sys.Root.Send(pid, msg)
+			}
+			<-done
+			b.StopTimer()
+			_ = sys.Root.StopFuture(pid).Wait()
+		})
+	}
+	b.Run("Chan256", func(b *testing.B) {
+		ch, done := make(chan *messages.Deliver, 256), make(chan struct{})
+		go func() {
+			for range ch {
+			}
+			close(done)
+		}()
+		msg := &messages.Deliver{}
+		for range b.N {
+			ch <- msg
+		}
+		close(ch)
+		<-done
+	})
 }

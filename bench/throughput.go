@@ -47,7 +47,10 @@ type ThroughputResult struct {
 	CPUSeconds        float64 // utime+stime delta of the whole process
 	PeakRSSMiB        float64 // VmHWM at the end: the process's peak
 	UpstreamInProcess bool    // the upstream's work is in the figures above too
-	LoadAvg           string  // /proc/loadavg after the run
+	// UpstreamCPUSeconds is the CPU of the process hosting the upstream, over the whole
+	// child run, when that is another process (daemon bench's parent); 0 otherwise.
+	UpstreamCPUSeconds float64 `json:",omitempty"`
+	LoadAvg            string  // /proc/loadavg after the run
 }
 
 func (c *ThroughputConfig) defaults() {

@@ -242,13 +242,17 @@ func hostAndRun(ctx context.Context, o *benchOpts, only string, size int, extra 
 		defer hook.Close()
 		extra = append(extra, "--webhook", hook.URL)
 	}
+	before, _ := bench.ReadProc(false)
 	res, err := runChild(ctx, o, only, size, extra, stderr)
+	after, _ := bench.ReadProc(false)
 	stopFeed()
 	<-feedDone
 	if err != nil {
 		return nil, err
 	}
 	switch r := res.(type) {
+	case *bench.ThroughputResult:
+		r.UpstreamCPUSeconds = (after.CPU - before.CPU).Seconds()
 	case *bench.SlowSinkResult:
 		r.Delivered, r.Published = hook.Requests(), int64(feed.Up.LastSeq())
 	case *bench.StreamsResult:
@@ -392,7 +396,7 @@ func printReport(w io.Writer, r *bench.Report) {
 	fmt.Fprintf(w, "machine: %d × %s, %.0f MiB, %s; load before %s, after %s\n\n", m.NProc, m.CPUModel, m.MemTotalMiB, m.GoVersion, m.LoadBefore, m.LoadAfter)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	if len(r.Throughput) > 0 {
-		fmt.Fprintln(tw, "throughput\tsize B\tevents\tevents/s\tMB/s in\tMB/s out\tvs ceiling\tallocs/event\tCPU s\tpeak RSS MiB\t")
+		fmt.Fprintln(tw, "throughput\tsize B\tevents\tevents/s\tMB/s in\tMB/s out\tvs ceiling\tallocs/event\tCPU s\tpeak RSS MiB\tupstream CPU s\t")
 		ceil := map[int]float64{}
 		for _, t := range r.Throughput {
 			ratio := "-"
@@ -401,8 +405,8 @@ func printReport(w io.Writer, r *bench.Report) {
 			} else if c := ceil[t.EventSize]; c > 0 {
 				ratio = fmt.Sprintf("%.2f", t.EventsPerSec/c)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.1f\t%.1f\t%s\t%.1f\t%.2f\t%.1f\t\n", t.Target, t.EventSize, t.N, t.EventsPerSec,
-				t.MBPerSecIn, t.MBPerSecOut, ratio, t.AllocsPerEvent, t.CPUSeconds, t.PeakRSSMiB)
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.1f\t%.1f\t%s\t%.1f\t%.2f\t%.1f\t%.2f\t\n", t.Target, t.EventSize, t.N, t.EventsPerSec,
+				t.MBPerSecIn, t.MBPerSecOut, ratio, t.AllocsPerEvent, t.CPUSeconds, t.PeakRSSMiB, t.UpstreamCPUSeconds)
 		}
 		fmt.Fprintln(tw)
 	}

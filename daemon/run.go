@@ -104,6 +104,13 @@ func serve(ctx context.Context, stop func(), o daemonOpts) error {
 		}()
 		log.Info().Str("listen", ctl.Addr()).Msg("control api listening")
 	}
+	// SIGHUP is caught before READY=1: systemd may reload right after it, and an
+	// uncaught SIGHUP would kill the process.
+	hup := make(chan os.Signal, 1)
+	if o.path != "" {
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
 	notifier.Ready()
 	log.Info().Int("streams", len(o.cfg.Streams)).Str("version", version).Msg("holdfast started")
 	if o.ready != nil {
@@ -115,11 +122,6 @@ func serve(ctx context.Context, stop func(), o daemonOpts) error {
 		t := time.NewTicker(iv / 2)
 		defer t.Stop()
 		go notifier.RunWatchdog(runCtx, t.C, be.Ping)
-	}
-	hup := make(chan os.Signal, 1)
-	if o.path != "" {
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
 	}
 	for waiting := true; waiting; {
 		select {
@@ -138,7 +140,10 @@ func serve(ctx context.Context, stop func(), o daemonOpts) error {
 	}
 	drained := make(chan struct{})
 	go func() {
-		_ = sys.Root.PoisonFuture(root).Wait()
+		// PoisonFuture gives up after 10s, but shutdown_timeout may be longer: watch again
+		// (a repeated poison of a stopping actor is only another watch).
+		for errors.Is(sys.Root.PoisonFuture(root).Wait(), actor.ErrTimeout) {
+		}
 		close(drained)
 	}()
 	select {

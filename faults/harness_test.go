@@ -153,12 +153,12 @@ func (r *rig) start(heartbeat string) {
 
 func (r *rig) path(name string) string { return filepath.Join(r.dir, name) }
 
-// toxic is the JSON form toxiproxy's API takes; Toxicity 1 is the default of the API.
+// toxic is the JSON form toxiproxy's API takes.
 type toxic struct {
 	Name       string  `json:"name"`
 	Type       string  `json:"type"`
-	Stream     string  `json:"stream"` // upstream (client → server) or downstream
-	Toxicity   float32 `json:"toxicity"`
+	Stream     string  `json:"stream"`   // upstream (client → server) or downstream
+	Toxicity   float32 `json:"toxicity"` // share of links it acts on; always sent, so 0 means 0
 	Attributes any     `json:"attributes"`
 }
 
@@ -188,7 +188,7 @@ func (r *rig) removeToxic(name string) {
 	}
 }
 
-// publishAsync publishes n events of size bytes or more from a goroutine: Publish blocks
+// publishAsync publishes n events from a goroutine, because Publish blocks
 // while the subscribed connection is behind. The channel closes when all are published; the
 // upstream's Close (in t.Cleanup) releases a publisher that is still blocked.
 func (r *rig) publishAsync(n int) <-chan struct{} {
@@ -329,13 +329,16 @@ func (r *rig) describe() string {
 			rs = st
 		}
 	}
-	last := uint64(0)
-	if l := r.lines(); len(l) > 0 {
-		last = l[len(l)-1].Seq
+	var last struct {
+		Message struct{ Seq uint64 } `json:"message"`
+	}
+	if b, err := os.ReadFile(r.path("events.jsonl")); err == nil {
+		b = bytes.TrimSpace(b)
+		_ = json.Unmarshal(b[bytes.LastIndexByte(b, '\n')+1:], &last) // 0 when there is none
 	}
 	return fmt.Sprintf("upstream: last seq %d, %d conns, %d subscribed, %d handshakes, subscriptions %v; "+
-		"router: %+v; sink: %d lines, last seq %d", r.up.LastSeq(), r.up.Conns(), r.up.Subscribed(),
-		r.up.Handshakes(), r.up.Subscriptions(), rs, r.lineCount("events.jsonl"), last)
+		"router: %+v; sink: %d lines, the last with seq %d", r.up.LastSeq(), r.up.Conns(), r.up.Subscribed(),
+		r.up.Handshakes(), r.up.Subscriptions(), rs, r.lineCount("events.jsonl"), last.Message.Seq)
 }
 
 // seqs returns the seq of every event line's message in the file sink.

@@ -278,6 +278,7 @@ func (s *Stream) setState(state, lastErr string, retryIn time.Duration) {
 	s.state = st
 	if m := s.env.Metrics; m != nil {
 		m.SetState(st.Stream, state)
+		m.SetVia(st.Stream, via)
 	}
 	if s.env.Status != nil {
 		snapshot := st

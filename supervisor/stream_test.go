@@ -481,3 +481,117 @@ batch_max = 100
 		t.Fatalf("after the stall: %s", p)
 	}
 }
+
+// TestStaleFeedResubscribesThenReconnects: pongs still flow but no event arrives for
+// stale_after: the subscriptions are sent again, and after another silent period the
+// stream reconnects.
+func TestStaleFeedResubscribesThenReconnects(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	clock := actortest.NewClock(time.Unix(0, 0))
+	h.clock = clock
+	h.startStream(h.config(`
+  [stream.heartbeat]
+  mode = "off"
+  stale_after = "30s"
+  [stream.reconnect]
+  initial_delay = "1s"
+  jitter = "none"`), "s1")
+	h.connected()
+	clock.AwaitTimer(t, 30*time.Second)
+	clock.Advance(30 * time.Second)
+	h.up.Await(t, "a second subscription", func() bool { return len(h.up.Subscriptions()) == 2 })
+	clock.AwaitTimer(t, 30*time.Second)
+	clock.Advance(30 * time.Second)
+	st := h.expectState(messages.StateBackoff)
+	if !strings.Contains(st.LastError, "no events") {
+		t.Errorf("last error %q, want no events", st.LastError)
+	}
+	clock.Advance(time.Second)
+	h.connected()
+}
+
+// TestEventsKeepStaleWatchdogQuiet: a feed with events is never resubscribed.
+func TestEventsKeepStaleWatchdogQuiet(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	clock := actortest.NewClock(time.Unix(0, 0))
+	h.clock = clock
+	h.startStream(h.config(`
+  [stream.heartbeat]
+  mode = "off"
+  stale_after = "30s"`), "s1")
+	h.connected()
+	clock.AwaitTimer(t, 30*time.Second)
+	for i := 0; i < 4; i++ {
+		publish(h.up, 1)
+		want := uint64(i + 1)
+		actortest.Eventually(t, "the router to see the event", func() bool {
+			clock.Advance(time.Second) // the router reports activity on its clock
+			for _, m := range h.probe.Messages() {
+				if rs, ok := m.(*messages.RouterStats); ok && rs.EventsIn >= want {
+					return true
+				}
+			}
+			return false
+		})
+		clock.Advance(20 * time.Second)
+	}
+	if n := len(h.up.Subscriptions()); n != 1 {
+		t.Errorf("subscriptions = %d, want 1: a live feed was treated as stale", n)
+	}
+}
+
+// TestCleanRestartResumesFromCheckpoint: a stream stopped cleanly saves its cursor after the
+// sinks flushed; a new stream on the same state dir subscribes from it and the file ends with
+// every seq exactly once.
+func TestCleanRestartResumesFromCheckpoint(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	cfg := h.config(`
+  [stream.cursor]
+  field = "seq"
+  checkpoint_interval = "50ms"`)
+	pid := h.startStream(cfg, "s1")
+	h.connected()
+	publish(h.up, 300)
+	actortest.Eventually(t, "300 events in the file", func() bool { return len(lines(t, h.path("events.jsonl"))) >= 300 })
+	if err := h.sys.Root.StopFuture(pid).Wait(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	saved, err := os.ReadFile(h.path("s1.cursor"))
+	if err != nil || strings.TrimSpace(string(saved)) != "300" {
+		t.Fatalf("cursor file = %q (%v), want 300", saved, err)
+	}
+	publish(h.up, 200) // while the daemon is down
+	h.up.Await(t, "the old connection gone", func() bool { return h.up.Conns() == 0 })
+	h.startStream(cfg, "s1")
+	h.up.Await(t, "a new subscription", func() bool { return len(h.up.Subscriptions()) == 2 })
+	if since := h.up.Subscriptions()[1]["since"]; since != float64(300) {
+		t.Fatalf("restarted stream subscribed with since=%v, want 300", since)
+	}
+	publish(h.up, 100)
+	actortest.Eventually(t, "600 events in the file", func() bool { return len(lines(t, h.path("events.jsonl"))) >= 600 })
+	if p := exactlyOnce(seqs(t, h.path("events.jsonl")), 600); p != "" {
+		t.Fatalf("across a clean restart: %s", p)
+	}
+}
+
+// TestOversizeFrameIsAClearError: a frame above read_limit fails the link with an error that
+// says so, and the stream reconnects.
+func TestOversizeFrameIsAClearError(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	clock := actortest.NewClock(time.Unix(0, 0))
+	h.clock = clock
+	cfg := h.config(`
+  [stream.reconnect]
+  initial_delay = "1s"
+  jitter = "none"`)
+	cfg.Streams[0].ReadLimit = 1024
+	h.startStream(cfg, "s1")
+	h.connected()
+	h.up.PublishRaw([]byte(`{"type":"big","pad":"`+strings.Repeat("x", 4096)+`"}`), false)
+	st := h.expectState(messages.StateBackoff)
+	if !strings.Contains(st.LastError, "read_limit") {
+		t.Errorf("last error %q should name read_limit", st.LastError)
+	}
+	clock.Advance(time.Second)
+	h.connected()
+}
