@@ -264,3 +264,175 @@ func (w *stallingWebhook) Seqs() []uint64 {
 	defer w.mu.Unlock()
 	return append([]uint64(nil), w.seqs...)
 }
+
+// queuePID is the outbound queue of the stream whose supervisor is stream.
+func queuePID(stream *actor.PID) *actor.PID {
+	return actor.NewPID(stream.Address, stream.Id+"/"+actors.NameQueue)
+}
+
+// cmd is outbound message n, as the upstream records it in Outbound.
+func cmd(n int) string { return fmt.Sprintf(`{"type":"cmd","n":%d}`, n) }
+
+// enqueue asks the stream's queue to take msgs as one request and returns the answer.
+func (h *harness) enqueue(stream *actor.PID, msgs ...string) *messages.Enqueued {
+	h.t.Helper()
+	data := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		data[i] = []byte(m)
+	}
+	res, err := h.sys.Root.RequestFuture(queuePID(stream), &messages.Enqueue{Messages: data}, actortest.Timeout).Result()
+	if err != nil {
+		h.t.Fatalf("enqueue %d messages: %v", len(msgs), err)
+	}
+	e, ok := res.(*messages.Enqueued)
+	if !ok {
+		h.t.Fatalf("enqueue answered %T, want *messages.Enqueued", res)
+	}
+	return e
+}
+
+// mustEnqueue enqueues each message as its own request and fails on any refusal.
+func (h *harness) mustEnqueue(stream *actor.PID, from, to int) {
+	h.t.Helper()
+	for n := from; n <= to; n++ {
+		if e := h.enqueue(stream, cmd(n)); e.Err != nil {
+			h.t.Fatalf("enqueue %s: %v", cmd(n), e.Err)
+		}
+	}
+}
+
+// outboundN is the n of every outbound message the upstream received, in arrival order.
+func outboundN(up *upstream.Server) []int {
+	var out []int
+	for _, m := range up.Outbound() {
+		n, _ := m["n"].(float64)
+		out = append(out, int(n))
+	}
+	return out
+}
+
+// awaitOutbound waits until the upstream received exactly want (by n), in that order.
+func (h *harness) awaitOutbound(want ...int) {
+	h.t.Helper()
+	h.up.Await(h.t, fmt.Sprintf("%d outbound messages", len(want)), func() bool { return len(h.up.Outbound()) >= len(want) })
+	if got := outboundN(h.up); fmt.Sprint(got) != fmt.Sprint(want) {
+		h.t.Fatalf("upstream received %v, want %v", got, want)
+	}
+}
+
+// metric sums the counters and gauges named holdfast_<name> whose labels include every
+// name, value pair in labels; 0 when there is none.
+func (h *harness) metric(name string, labels ...string) float64 {
+	h.t.Helper()
+	mfs, err := h.m.Registry().Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != "holdfast_"+name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue series
+				}
+			}
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
+}
+
+// awaitMetric waits until metric(name, labels...) reaches at least want.
+func (h *harness) awaitMetric(want float64, name string, labels ...string) {
+	h.t.Helper()
+	actortest.Eventually(h.t, fmt.Sprintf("%s%v >= %v", name, labels, want), func() bool { return h.metric(name, labels...) >= want })
+}
+
+// eventsIn is how many events the router has routed (duplicates excluded). It needs no
+// clock, unlike the file sink.
+func (h *harness) eventsIn() int { return int(h.metric("events_in_total", "stream", "s1")) }
+
+// inFile advances clock in 10ms steps (the file sink flushes on it) until the events file
+// holds at least n lines.
+func (h *harness) inFile(clock *actortest.Clock, n int) {
+	h.t.Helper()
+	actortest.Eventually(h.t, fmt.Sprintf("%d events in the file", n), func() bool {
+		clock.Advance(10 * time.Millisecond)
+		return len(lines(h.t, h.path("events.jsonl"))) >= n
+	})
+}
+
+// untilPolling moves clock through every reconnect backoff until the stream gives up and
+// polls; it returns that polling state.
+func (h *harness) untilPolling(clock *actortest.Clock) *messages.StreamState {
+	h.t.Helper()
+	for {
+		st := actortest.Expect[*messages.StreamState](h.t, h.probe)
+		switch st.State {
+		case messages.StateBackoff:
+			clock.Advance(st.RetryIn)
+		case messages.StatePolling:
+			return st
+		case messages.StateFailed, messages.StateAuthFailed:
+			h.t.Fatalf("stream %s before polling: %+v", st.State, st)
+		}
+	}
+}
+
+// lastState is the latest StreamState the stream reported; nil before any.
+func (h *harness) lastState() *messages.StreamState {
+	var last *messages.StreamState
+	for _, m := range h.probe.Messages() {
+		if st, ok := m.(*messages.StreamState); ok {
+			last = st
+		}
+	}
+	return last
+}
+
+// syncBuffer is a log sink that tests read while actors write.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startStreamLogged is startStream with the stream's logs also written to the returned
+// buffer, so a test can check what an operator would read.
+func (h *harness) startStreamLogged(cfg *config.Config, name string) (*actor.PID, *syncBuffer) {
+	h.t.Helper()
+	logs := &syncBuffer{}
+	env := h.env()
+	env.Log = zerolog.New(io.MultiWriter(zerolog.NewTestWriter(h.t), logs)).Level(zerolog.DebugLevel)
+	var sc supervisor.StreamConfig
+	for _, s := range supervisor.StreamConfigs(cfg, os.Stdout) {
+		if s.Stream.Name == name {
+			sc = s
+		}
+	}
+	pid, err := h.sys.Root.SpawnNamed(supervisor.StreamProps(env, sc), name)
+	if err != nil {
+		h.t.Fatalf("spawn stream: %v", err)
+	}
+	h.t.Cleanup(func() { _ = h.sys.Root.StopFuture(pid).Wait() })
+	return pid, logs
+}
