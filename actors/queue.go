@@ -83,6 +83,7 @@ func (q *Queue) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		q.open()
+		q.report(ctx) // a restored durable queue shows its depth before anything else happens
 	case *messages.Enqueue:
 		if len(q.batch) == 0 {
 			ctx.Send(ctx.Self(), &commitPushes{}) // runs after every push already waiting
@@ -100,6 +101,9 @@ func (q *Queue) Receive(ctx actor.Context) {
 		}
 	case *messages.QueueMode:
 		if msg.Via == messages.ViaPoll && q.canPoll {
+			if q.gen != 0 {
+				return // a ready socket (a probe) keeps the queue: the poller may be stopped any moment
+			}
 			q.retarget(q.peers.Poller, 0, pollWindow)
 			q.flush(ctx)
 		} else if msg.Via != messages.ViaWebSocket {

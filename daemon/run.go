@@ -138,14 +138,20 @@ func serve(ctx context.Context, stop func(), o daemonOpts) error {
 	if ctl != nil {
 		ctl.Drain()
 	}
+	// PoisonFuture gives up after 10s, and shutdown_timeout may be longer: a watcher waits for
+	// the root's Terminated instead.
 	drained := make(chan struct{})
-	go func() {
-		// PoisonFuture gives up after 10s, but shutdown_timeout may be longer: watch again
-		// (a repeated poison of a stopping actor is only another watch).
-		for errors.Is(sys.Root.PoisonFuture(root).Wait(), actor.ErrTimeout) {
+	sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch msg := ctx.Message().(type) {
+		case *actor.Started:
+			ctx.Watch(root)
+			ctx.Poison(root)
+		case *actor.Terminated:
+			if msg.Who.Equal(root) {
+				close(drained)
+			}
 		}
-		close(drained)
-	}()
+	}))
 	select {
 	case <-drained:
 		log.Info().Msg("drained")
