@@ -103,7 +103,7 @@ func (c *Connection) Receive(ctx actor.Context) {
 		c.teardown(false)
 	case *messages.SendOutbound:
 		if c.readyAt.IsZero() || msg.Gen != c.gen {
-			ctx.Send(c.peers.Queue, &messages.OutboundFailed{ID: msg.ID, Err: errors.New("not connected")})
+			ctx.Send(c.peers.Queue, &messages.OutboundFailed{ID: msg.ID, Gen: msg.Gen, Err: errors.New("not connected")})
 			return
 		}
 		c.write(outFrame{kind: websocket.TextMessage, data: msg.Data, id: msg.ID})
@@ -151,7 +151,7 @@ func (c *Connection) dialing(ctx actor.Context) {
 		if msg.status == http.StatusUnauthorized || msg.status == http.StatusForbidden {
 			kind = messages.AuthRejected
 		}
-		panic(&messages.Failure{Kind: kind, Err: msg.err, Retry: msg.retryAfter})
+		panic(&messages.Failure{Kind: kind, Err: msg.err, Retry: msg.retryAfter, Gen: c.gen})
 	}
 	c.sock, c.handshake = msg.sock, c.env.Clock.Now().Sub(c.dialStart)
 	c.sock.SetReadLimit(int64(c.cfg.ReadLimit))
@@ -440,6 +440,7 @@ func (c *Connection) fail(ctx actor.Context, f *messages.Failure, code int) {
 			}
 		}
 	}
+	f.Gen = c.gen
 	panic(f)
 }
 

@@ -31,6 +31,7 @@ type Poller struct {
 	cursor   string
 	dedupe   poll.Dedupe
 	failures int
+	resend   bool // a send failed, so the queue holds; the next good poll tells it to flush here again
 	timer    Timer
 	cancel   context.CancelFunc // cancels the request in flight
 	busy     chan struct{}      // closed when the goroutine in flight ends; nil when idle
@@ -84,6 +85,7 @@ func (p *Poller) Receive(ctx actor.Context) {
 	case *posted:
 		p.sending = nil
 		if msg.err != nil {
+			p.resend = true
 			p.log.Warn().Err(msg.err).Uint64("id", msg.id).Msg("send_url post failed")
 			ctx.Send(p.peers.Queue, &messages.OutboundFailed{ID: msg.id, Err: msg.err})
 			return
@@ -149,6 +151,10 @@ func (p *Poller) handle(ctx actor.Context, msg *polled) {
 	switch {
 	case msg.err == nil:
 		p.failures = 0
+		if p.resend { // the upstream answers again: retry the queue from its front, paced by the polls
+			p.resend = false
+			ctx.Send(p.peers.Queue, &messages.QueueMode{Via: messages.ViaPoll, At: p.env.Clock.Now()})
+		}
 		if msg.res.NotModified {
 			result = "not_modified" // nothing new; Dedupe keeps remembering the last body
 		} else {
@@ -211,6 +217,7 @@ func (p *Poller) send(ctx actor.Context, msg *messages.SendOutbound) {
 		if err == nil {
 			err = errors.New("poller busy or not started")
 		}
+		p.resend = true
 		ctx.Send(p.peers.Queue, &messages.OutboundFailed{ID: msg.ID, Err: err})
 		return
 	}

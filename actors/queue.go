@@ -125,6 +125,9 @@ func (q *Queue) Receive(ctx actor.Context) {
 		}
 		q.flush(ctx)
 	case *messages.OutboundFailed:
+		if msg.Gen != q.gen {
+			return // from a former target: the current one is unaffected
+		}
 		q.log.Warn().Uint64("id", msg.ID).Err(msg.Err).Msg("send failed; message stays queued")
 		q.ack()
 		q.retarget(nil, 0, 0) // resend from the front when a transport is ready again

@@ -49,13 +49,13 @@ func TestThroughputSmoke(t *testing.T) {
 func TestLatencySmoke(t *testing.T) {
 	for _, target := range []string{TargetCeiling, TargetHoldfast} {
 		t.Run(target, func(t *testing.T) {
-			res, err := Latency(testCtx(t), LatencyConfig{Target: target, Rate: 2000, N: 2000, Dir: t.TempDir(),
+			res, err := Latency(testCtx(t), LatencyConfig{Target: target, Rate: 2000, N: 1000, Dir: t.TempDir(),
 				FlushInterval: 10 * time.Millisecond, Log: testLog(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("%+v", res)
-			if res.Lines != 2000 || res.File.P50 <= 0 || res.File.P999 < res.File.P50 || res.File.Max < res.File.P999 {
+			if res.Lines != 1000 || res.File.P50 <= 0 || res.File.P999 < res.File.P50 || res.File.Max < res.File.P999 {
 				t.Errorf("implausible result %+v", res)
 			}
 			if (target == TargetHoldfast) != (res.Read != nil) {
@@ -89,13 +89,13 @@ func TestManyStreamsSmoke(t *testing.T) {
 }
 
 func TestSlowSinkSmoke(t *testing.T) {
-	res, err := SlowSink(testCtx(t), SlowSinkConfig{Dir: t.TempDir(), Delay: time.Millisecond, Duration: time.Second,
+	res, err := SlowSink(testCtx(t), SlowSinkConfig{Dir: t.TempDir(), Delay: time.Millisecond, Duration: 600 * time.Millisecond,
 		Every: 100 * time.Millisecond, Log: testLog(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%+v", res)
-	if res.Samples < 5 || res.MinMiB <= 0 || res.MaxMiB < res.MinMiB || res.Delivered <= 0 || res.Published <= res.Delivered {
+	if res.Samples < 3 || res.MinMiB <= 0 || res.MaxMiB < res.MinMiB || res.Delivered <= 0 || res.Published <= res.Delivered {
 		t.Errorf("implausible result %+v", res)
 	}
 }
@@ -132,8 +132,9 @@ func TestHalfOpenSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTrials(t, res, 1)
-	if res.Trials[0].DetectMs < 400 {
-		t.Errorf("declared dead after %v ms, before the 400ms timeout", res.Trials[0].DetectMs)
+	// A ping already in flight at the freeze may start the 400ms deadline a little early.
+	if res.Trials[0].DetectMs < 350 {
+		t.Errorf("declared dead after %v ms, well before the 400ms timeout", res.Trials[0].DetectMs)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 )
 
 // subscribeFrame is the same subscription holdfast's bench stream sends.
-var subscribeFrame = []byte(`{"type":"subscribe","channel":"processing"}`)
+const subscribeFrame = `{"type":"subscribe","channel":"processing"}`
 
 // ceiling is the baseline: one gorilla/websocket read loop that appends every frame and a
 // newline to a file through a 64 KiB bufio.Writer (holdfast's file sink also writes in
@@ -30,7 +30,7 @@ func startCeiling(ctx context.Context, url, path string, n int, flushEach bool) 
 	if err != nil {
 		return nil, fmt.Errorf("ceiling dial: %w", err)
 	}
-	if err := sock.WriteMessage(websocket.TextMessage, subscribeFrame); err != nil {
+	if err := sock.WriteMessage(websocket.TextMessage, []byte(subscribeFrame)); err != nil {
 		_ = sock.Close()
 		return nil, fmt.Errorf("ceiling subscribe: %w", err)
 	}

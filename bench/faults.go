@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -208,7 +209,9 @@ func Reconnect(ctx context.Context, cfg ReconnectConfig) (FaultResult, error) {
 			return res, err
 		}
 		mark = next
-		l, err := r.lines.first(t0, "", 10*time.Second)
+		// Frames already in the socket buffer are still read after t0; the backoff report comes
+		// after the reader hit EOF, so a line received after it is from the new connection.
+		l, err := r.lines.first(st.Seen, "", 10*time.Second)
 		if err != nil {
 			return res, err
 		}
@@ -247,7 +250,8 @@ func HalfOpen(ctx context.Context, cfg HalfOpenConfig) (FaultResult, error) {
 	defer r.Close()
 	mark := 0
 	for range cfg.Trials {
-		if err := sleep(ctx, 1500*time.Millisecond); err != nil {
+		// A random phase against the ping schedule, so trials sample [timeout, timeout+interval].
+		if err := sleep(ctx, 1500*time.Millisecond+rand.N(cfg.Interval)); err != nil {
 			return res, err
 		}
 		t0 := time.Now()
@@ -317,11 +321,12 @@ func Fallback(ctx context.Context, cfg FallbackConfig) (ws2poll, poll2ws FaultRe
 		}
 		ws2poll.Trials = append(ws2poll.Trials, Trial{ReadMs: ms(l.Received.Sub(t0)), FileMs: ms(l.At.Sub(t0))})
 
-		// Let the poller run a little so the switch back starts from a steady state.
-		if err := sleep(ctx, cfg.PollInterval+500*time.Millisecond); err != nil {
+		// Let the poller run a little, then accept again at a random phase of the probe
+		// schedule, so the trials sample the whole [0, retry_websocket_every) wait.
+		if err := sleep(ctx, cfg.PollInterval+500*time.Millisecond+rand.N(cfg.RetryWS)); err != nil {
 			return ws2poll, poll2ws, err
 		}
-		_, next, err := r.h.Status.WaitFirst(mark, time.Second, func(s StateAt) bool { return s.State == messages.StatePolling })
+		_, next, err := r.h.Status.WaitFirst(mark, 10*time.Second, func(s StateAt) bool { return s.State == messages.StatePolling })
 		if err != nil {
 			return ws2poll, poll2ws, err
 		}

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -233,8 +234,8 @@ func SlowSink(ctx context.Context, cfg SlowSinkConfig) (SlowSinkResult, error) {
 	}
 	res.Seconds, res.PeakRSSMiB = time.Since(start).Seconds(), MiB(p.HWM)
 	res.Samples, res.FirstMiB, res.LastMiB = len(series), series[0], series[len(series)-1]
-	res.MinMiB, res.MaxMiB = slicesMin(series), slicesMax(series)
-	res.SecondHalfMaxMiB = slicesMax(series[len(series)/2:])
+	res.MinMiB, res.MaxMiB = slices.Min(series), slices.Max(series)
+	res.SecondHalfMaxMiB = slices.Max(series[len(series)/2:])
 	res.Reconnects = h.Status.Entered(messages.StateBackoff)
 	if hook != nil {
 		res.Delivered = hook.Requests()

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"runtime"
-	"slices"
 	"time"
 )
 
@@ -26,6 +25,3 @@ func memStats() runtime.MemStats {
 }
 
 func goroutines() int { return runtime.NumGoroutine() }
-
-func slicesMin(s []float64) float64 { return slices.Min(s) }
-func slicesMax(s []float64) float64 { return slices.Max(s) }

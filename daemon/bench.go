@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -21,7 +22,7 @@ import (
 )
 
 // benchModes in the order `--modes all` runs them.
-var benchModes = []string{"throughput", "latency", "idle", "streams", "slowsink", "reconnect", "halfopen", "fallback"}
+const benchModes = "throughput,latency,idle,streams,slowsink,reconnect,halfopen,fallback"
 
 // benchOpts are the flags of `holdfast bench`; see BENCHMARKS.md for what each mode measures.
 type benchOpts struct {
@@ -52,7 +53,7 @@ type benchOpts struct {
 }
 
 func (o *benchOpts) flags(fs *flag.FlagSet) {
-	fs.StringVar(&o.modes, "modes", "all", "comma-separated: "+strings.Join(benchModes, ",")+" (or all)")
+	fs.StringVar(&o.modes, "modes", "all", "comma-separated: "+benchModes+" (or all)")
 	fs.IntVar(&o.n, "n", 1_000_000, "events per throughput run")
 	fs.StringVar(&o.sizes, "sizes", "200,2048", "event sizes in bytes for throughput and latency")
 	fs.IntVar(&o.rate, "rate", 10_000, "events per second in latency runs")
@@ -103,9 +104,14 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		}
 		return json.NewEncoder(stdout).Encode(res)
 	}
-	modes := benchModes
+	modes := strings.Split(benchModes, ",")
 	if o.modes != "all" {
 		modes = strings.Split(o.modes, ",")
+		for _, m := range modes {
+			if !slices.Contains(strings.Split(benchModes, ","), m) {
+				return usageError{fmt.Errorf("bench: unknown mode %q (want %s or all)", m, benchModes)}
+			}
+		}
 	}
 	rep := &bench.Report{Machine: bench.ReadMachine()}
 	for _, mode := range modes {
@@ -194,7 +200,7 @@ func benchOne(ctx context.Context, o *benchOpts, rep *bench.Report, mode string,
 		}
 		return nil
 	}
-	return usageError{fmt.Errorf("bench: unknown mode %q (want %s)", mode, strings.Join(benchModes, ", "))}
+	return usageError{fmt.Errorf("bench: unknown mode %q (want %s)", mode, benchModes)}
 }
 
 // hostAndRun starts what the parent hosts for mode (the upstream, the slow webhook), runs

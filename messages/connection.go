@@ -54,6 +54,7 @@ type OutboundWritten struct {
 // OutboundFailed tells Queue a message could not be written; it stays queued.
 type OutboundFailed struct {
 	ID  uint64
+	Gen uint64 // the SendOutbound's Gen, so a late answer from a former target is ignored
 	Err error
 }
 
@@ -85,6 +86,7 @@ type Failure struct {
 	Kind  FailureKind
 	Err   error
 	Retry time.Duration // server hint (Retry-After, close 1013); 0 when none
+	Gen   uint64        // the generation that failed: a Connected of it still in a mailbox is stale
 }
 
 func (f *Failure) Error() string { return fmt.Sprintf("%s: %v", f.Kind, f.Err) }

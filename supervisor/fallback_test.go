@@ -18,6 +18,15 @@ import (
 // makes every seq countable exactly once, and the heartbeat is off so that only the timers
 // under test are armed.
 func fallbackTOML(up *upstream.Server, interval, retryEvery string) string {
+	return fallbackNoCursorTOML(up, interval, retryEvery) + `
+  [stream.cursor]
+  field = "seq"
+  subscribe_key = "since"`
+}
+
+// fallbackNoCursorTOML is fallbackTOML without the cursor: a connection is ready as soon as
+// it has subscribed, without asking the cursor actor first.
+func fallbackNoCursorTOML(up *upstream.Server, interval, retryEvery string) string {
 	return fmt.Sprintf(`
   [stream.heartbeat]
   mode = "off"
@@ -26,9 +35,6 @@ func fallbackTOML(up *upstream.Server, interval, retryEvery string) string {
   max_delay = "4s"
   max_attempts = 2
   jitter = "none"
-  [stream.cursor]
-  field = "seq"
-  subscribe_key = "since"
   [stream.fallback]
   poll_url = %q
   send_url = %q
@@ -130,9 +136,6 @@ func TestFallbackSendsThroughSendURL(t *testing.T) {
 	h.up.DropConnections()
 	st := h.expectState(messages.StateBackoff)
 	h.mustEnqueue(pid, 3, 4) // held: no transport
-	if n := len(h.up.Outbound()); n != 2 {
-		t.Fatalf("%d messages went out with no transport", n-2)
-	}
 	clock.Advance(st.RetryIn)
 	h.untilPolling(clock)
 	h.awaitOutbound(1, 2, 3, 4)
@@ -142,6 +145,99 @@ func TestFallbackSendsThroughSendURL(t *testing.T) {
 		t.Errorf("send_url got %d POSTs, want 6", n)
 	}
 	h.awaitMetric(6, "messages_out_total", "via", messages.ViaPoll)
+}
+
+// TestFallbackOutboundSurvivesTrouble: a POST that send_url refuses, and a probe that dies
+// right after its upgrade, do not stop outbound messages from flowing through send_url while
+// the stream keeps polling.
+func TestFallbackOutboundSurvivesTrouble(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	clock := actortest.NewClock(time.Unix(0, 0))
+	h.clock = clock
+	h.up.RefuseUpgrades(503, "")
+	pid, logs := h.startStreamLogged(h.config(fallbackNoCursorTOML(h.up, "2s", "30s")), "s1")
+	h.untilPolling(clock)
+	h.mustEnqueue(pid, 1, 1)
+	h.awaitOutbound(1)
+
+	// send_url fails once: the message stays queued and goes out on a later attempt.
+	h.up.SendStatus(503)
+	h.mustEnqueue(pid, 2, 2)
+	actortest.Eventually(t, "the queue to hear of the refused POST", func() bool {
+		return strings.Contains(logs.String(), "send failed; message stays queued")
+	})
+	h.up.SendStatus(0)
+	if !advanceUntil(clock, 500*time.Millisecond, clock.Now().Add(20*time.Second), func() bool { return len(h.up.Outbound()) >= 2 }) {
+		t.Fatalf("a refused POST stopped outbound while polling: %d polls, %d POSTs, upstream has %v",
+			h.up.Polls(), h.up.Sends(), outboundN(h.up))
+	}
+	h.awaitOutbound(1, 2)
+
+	// A probe that is upgraded and dropped at once (it was ready, so the queue saw it come
+	// and go): outbound goes on through send_url.
+	h.up.RefuseUpgrades(0, "")
+	h.up.AcceptThenDrop(true)
+	next := clock.Now()
+	for _, m := range h.probe.Messages() { // the probe is armed retry_websocket_every after giving up
+		if st, ok := m.(*messages.StreamState); ok && st.State == messages.StatePolling {
+			next = st.Since.Add(30 * time.Second)
+			break
+		}
+	}
+	clock.Advance(next.Sub(clock.Now()))
+	h.up.Await(t, "the probe", func() bool { return h.up.Handshakes() == 1 })
+	h.expectState(messages.StatePolling)
+	h.mustEnqueue(pid, 3, 3)
+	if !advanceUntil(clock, 500*time.Millisecond, clock.Now().Add(20*time.Second), func() bool { return len(h.up.Outbound()) >= 3 }) {
+		t.Fatalf("after a probe that died outbound stalled while polling: upstream has %v", outboundN(h.up))
+	}
+	h.awaitOutbound(1, 2, 3)
+}
+
+// TestFallbackOutboundStaysOnProbeSocket: once a probe is ready the queue sends over it, and
+// a poller that would take the queue back (after a refused POST) leaves it there, so that
+// outbound goes on after the promotion has stopped the poller.
+func TestFallbackOutboundStaysOnProbeSocket(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	clock := actortest.NewClock(time.Unix(0, 0))
+	h.clock = clock
+	h.up.RefuseUpgrades(503, "")
+	cfg := h.config(fallbackNoCursorTOML(h.up, "2s", "30s"))
+	cfg.Streams[0].Fallback.MaxInterval.Duration = 4 * time.Second // failed polls retry within 4s
+	pid, logs := h.startStreamLogged(cfg, "s1")
+	gaveUp := h.untilPolling(clock).Since // the first probe is due 30s later
+	h.mustEnqueue(pid, 1, 1)
+	h.awaitOutbound(1)
+
+	h.up.SendStatus(503) // from now on only the socket can take a message
+	h.mustEnqueue(pid, 2, 2)
+	actortest.Eventually(t, "the queue to hear of the refused POST", func() bool {
+		return strings.Contains(logs.String(), "send failed; message stays queued")
+	})
+	h.up.PollStatus(503) // no good poll, so no retry of the POST, until the probe is up
+	h.up.RefuseUpgrades(0, "")
+	clock.Advance(gaveUp.Add(30 * time.Second).Sub(clock.Now()))
+	h.up.Await(t, "the probe subscribed", func() bool { return h.up.Subscribed() == 1 })
+	h.awaitOutbound(1, 2) // over the probe's socket
+	posts := h.up.Sends()
+
+	good := func() float64 { // 200 or 304
+		return h.metric("poll_requests_total", "result", "ok") + h.metric("poll_requests_total", "result", "not_modified")
+	}
+	before := good()
+	h.up.PollStatus(0) // the next good poll would hand the queue back to the poller
+	if !advanceUntil(clock, 500*time.Millisecond, gaveUp.Add(39*time.Second), func() bool { return good() > before }) {
+		t.Fatal("no good poll within promote_after")
+	}
+	clock.Advance(gaveUp.Add(40 * time.Second).Sub(clock.Now())) // promote_after
+	h.expectState(messages.StateConnected)
+	h.pollerGone("s1")
+	h.mustEnqueue(pid, 3, 3)
+	h.awaitOutbound(1, 2, 3)
+	h.awaitMetric(2, "messages_out_total", "stream", "s1", "via", messages.ViaWebSocket) // 2 and 3
+	if n := h.up.Sends(); n != posts {
+		t.Errorf("%d POSTs while the probe's socket was up", n-posts)
+	}
 }
 
 // TestFallbackPromotesBackToWebSocket: once upgrades work again, the probe reconnects within
@@ -162,7 +258,7 @@ func TestFallbackPromotesBackToWebSocket(t *testing.T) {
 	h.awaitMetric(40, "events_in_total", "stream", "s1")
 
 	h.up.RefuseUpgrades(0, "")
-	publish(h.up, 20)              // by the next poll or the probe's replay, whichever comes first
+	publish(h.up, 20)               // by the next poll or the probe's replay, whichever comes first
 	clock.Advance(30 * time.Second) // retry_websocket_every: the probe dials
 	h.up.Await(t, "the probe subscribed", func() bool { return h.up.Subscribed() == 1 })
 	h.awaitMetric(60, "events_in_total", "stream", "s1")
@@ -217,41 +313,77 @@ func TestFallbackProbeMustStayHealthy(t *testing.T) {
 
 	h.up.RefuseUpgrades(0, "")
 	h.up.AcceptThenDrop(true)
-	clock.Advance(30 * time.Second)
+	next := clock.Now().Add(30 * time.Second) // the first probe
 	for probe := 1; probe <= 3; probe++ {
+		clock.Advance(next.Sub(clock.Now()))
 		h.up.Await(t, fmt.Sprintf("probe %d", probe), func() bool { return h.up.Handshakes() == probe })
 		if st := h.expectState(messages.StatePolling); st.LastError == "" {
 			t.Errorf("failed probe %d: no last error", probe)
 		}
+		next = clock.Now().Add(30 * time.Second) // the failure armed the next probe
+		clock.Advance(10 * time.Second)          // promote_after: a dead probe must not be promoted
 		polls := h.up.Polls()
-		clock.Advance(10 * time.Second) // promote_after: a dead probe must not be promoted
-		h.up.Await(t, "polling to go on", func() bool { return h.up.Polls() > polls })
-		clock.Advance(20 * time.Second) // the next probe
-	}
-	for _, m := range h.probe.Messages() {
-		if st, ok := m.(*messages.StreamState); ok && st.State != messages.StatePolling && st.State != messages.StateBackoff &&
-			st.State != messages.StateConnecting {
-			t.Fatalf("a flapping probe changed the state: %+v", st)
+		goesOn := advanceUntil(clock, 500*time.Millisecond, next.Add(-time.Second), func() bool { return h.up.Polls() > polls })
+		if h.promoted() {
+			t.Fatalf("probe %d died right after its upgrade, yet promote_after later the stream went back to "+
+				"websocket and stopped the poller: its Connected was handled after its failure", probe)
+		}
+		if !goesOn {
+			t.Fatalf("no poll after failed probe %d", probe)
 		}
 	}
 
 	// Probe 4 connects for real but the link dies 9s into the dwell: still polling.
 	h.up.AcceptThenDrop(false)
+	clock.Advance(next.Sub(clock.Now()))
 	h.up.Await(t, "probe 4 subscribed", func() bool { return h.up.Subscribed() == 1 })
 	clock.AwaitTimer(t, 10*time.Second)
 	clock.Advance(9 * time.Second)
 	h.up.DropConnections()
 	h.expectState(messages.StatePolling)
-	clock.Advance(time.Second)
-	clock.Advance(20 * time.Second) // probe 5 stays up
+	next = clock.Now().Add(30 * time.Second)
+	clock.Advance(time.Second) // when probe 4 would have been promoted
+	clock.Advance(next.Sub(clock.Now()))
 	h.up.Await(t, "probe 5 subscribed", func() bool { return h.up.Subscribed() == 1 })
 	clock.AwaitTimer(t, 10*time.Second)
 	if st := h.lastState(); st.State != messages.StatePolling {
 		t.Fatalf("state %q with a probe that died in its dwell, want polling", st.State)
 	}
-	clock.Advance(10 * time.Second)
+	clock.Advance(10 * time.Second) // probe 5 stayed up promote_after
 	h.expectState(messages.StateConnected)
 	h.pollerGone("s1")
+}
+
+// advanceUntil moves clock forward by step, giving what each step sets off a moment to
+// happen, until cond holds; it never moves clock past limit. It reports false if cond still
+// fails after actortest.Timeout.
+func advanceUntil(clock *actortest.Clock, step time.Duration, limit time.Time, cond func() bool) bool {
+	deadline := time.Now().Add(actortest.Timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		if !clock.Now().Add(step).After(limit) {
+			clock.Advance(step)
+		}
+		// A poll interval inside a deadline (as in actortest.Eventually), not a wait for an event.
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
+// promoted reports whether the stream has reported connected since it started polling.
+func (h *harness) promoted() bool {
+	polling := false
+	for _, m := range h.probe.Messages() {
+		if st, ok := m.(*messages.StreamState); ok {
+			polling = polling || st.State == messages.StatePolling
+			if polling && st.State == messages.StateConnected {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // TestPollerHandlesServerTrouble walks one poller through what a poll endpoint can answer:

@@ -42,6 +42,7 @@ type Stream struct {
 	attempts    int
 	connectedAt time.Time    // zero while the socket is down
 	gen         uint64       // generation of the ready socket
+	failedGen   uint64       // newest generation that failed: its Connected may still be queued
 	pending     actors.Timer // restart or probe timer
 	promote     actors.Timer // dwell timer while a probe proves itself
 	polling     bool
@@ -150,6 +151,7 @@ func (s *Stream) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child
 		return
 	}
 	f := asFailure(reason, s.log)
+	s.failedGen = max(s.failedGen, f.Gen)
 	now := s.env.Clock.Now()
 	if !s.connectedAt.IsZero() && now.Sub(s.connectedAt) >= s.cfg.Stream.Reconnect.StableAfter.Duration {
 		s.attempts = 0 // the link proved itself; a flapping one never gets here
@@ -159,8 +161,9 @@ func (s *Stream) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child
 	if s.env.Metrics != nil {
 		s.env.Metrics.Reconnects.WithLabelValues(s.cfg.Stream.Name).Inc()
 	}
-	if s.polling { // a failed probe: the poller carries on
+	if s.polling { // a failed probe: the poller carries on, and takes the queue back
 		s.log.Info().Err(f.Err).Dur("retry_in", s.probeEvery()).Msg("websocket probe failed")
+		s.root.Send(s.peers.Queue, &messages.QueueMode{Via: messages.ViaPoll, At: now})
 		s.schedule(sup, child, s.probeEvery())
 		s.setState(messages.StatePolling, f.Err.Error(), 0)
 		return
@@ -221,6 +224,9 @@ func (s *Stream) gaveUp(ctx actor.Context, f *messages.Failure) {
 }
 
 func (s *Stream) connected(ctx actor.Context, msg *messages.Connected) {
+	if msg.Gen <= s.failedGen {
+		return // protoactor hands over the failure before user messages already queued
+	}
 	s.connectedAt, s.gen = s.env.Clock.Now(), msg.Gen
 	if !s.polling {
 		s.setState(messages.StateConnected, "", 0)
@@ -236,7 +242,7 @@ func (s *Stream) connected(ctx actor.Context, msg *messages.Connected) {
 
 func (s *Stream) backOnSocket(ctx actor.Context) {
 	s.polling, s.attempts = false, 0
-	ctx.Stop(s.peers.Poller)
+	_ = ctx.StopFuture(s.peers.Poller).Wait() // its name must be free if reconnects run out again
 	s.switchMode(ctx, messages.ViaPoll, messages.ViaWebSocket)
 	s.log.Info().Msg("back on websocket")
 	s.setState(messages.StateConnected, "", 0)
