@@ -1,10 +1,12 @@
 package actors
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -464,8 +466,15 @@ func (c *Connection) startReader(ctx actor.Context) {
 				root.Send(self, &readFailed{gen: gen, err: fmt.Errorf("reader panic: %v", p)})
 			}
 		}()
+		var scratch []byte // reused between frames; each message gets an exact copy
 		for {
-			kind, data, err := sock.ReadMessage()
+			kind, data, err := readFrame(sock, scratch[:0])
+			if cap(data) <= maxScratch {
+				scratch = data
+			}
+			if err == nil {
+				data = bytes.Clone(data)
+			}
 			if err != nil {
 				rf := &readFailed{gen: gen, err: fmt.Errorf("read: %w", err)}
 				var ce *websocket.CloseError
@@ -556,6 +565,33 @@ func (c *Connection) teardown(graceful bool) {
 	_ = c.sock.Close()
 	<-c.readerDone
 	c.sock = nil
+}
+
+// maxScratch is the largest read buffer a reader keeps between frames; one oversize frame
+// (up to read_limit) does not pin its buffer for the life of the socket.
+const maxScratch = 64 << 10
+
+// readFrame reads the next data frame into buf, growing it only when a frame is larger than
+// any before. It replaces websocket.ReadMessage, whose io.ReadAll starts small and regrows
+// for every frame.
+func readFrame(sock *websocket.Conn, buf []byte) (int, []byte, error) {
+	kind, r, err := sock.NextReader()
+	if err != nil {
+		return 0, buf, err
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return kind, buf, nil
+		}
+		if err != nil {
+			return kind, buf, err
+		}
+	}
 }
 
 // wallDeadline is a socket deadline. The kernel enforces it in real time, so it is the one

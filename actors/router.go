@@ -5,10 +5,12 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"holdfast/config"
 	"holdfast/messages"
+	"holdfast/metrics"
 )
 
 // DefaultRouterBuffer is the router's mailbox size in frames. With each sink's own buffer it
@@ -51,11 +53,12 @@ type Router struct {
 	lastNum   int64  // last numeric cursor; valid when haveNum
 	haveNum   bool
 	stats     messages.RouterStats
-	reportDue Timer     // armed by the first frame after a report; nil when idle
-	gen       uint64    // generation of the last frame, for Activity
-	lastAt    time.Time // arrival time of the last frame
-	rejectLog time.Time // last time a rejected frame was logged
-	quiet     uint64    // rejected frames not logged since rejectLog
+	reportDue Timer                         // armed by the first frame after a report; nil when idle
+	gen       uint64                        // generation of the last frame, for Activity
+	lastAt    time.Time                     // arrival time of the last frame
+	counters  map[string]prometheus.Counter // events_in per type, at most maxCachedTypes
+	rejectLog time.Time                     // last time a rejected frame was logged
+	quiet     uint64                        // rejected frames not logged since rejectLog
 }
 
 // RouterProps builds the props; the producer runs again on every restart.
@@ -113,9 +116,7 @@ func (r *Router) route(ctx actor.Context, f *messages.FrameReceived) {
 	if f.Cursor != "" {
 		r.stats.LastCursor = f.Cursor
 	}
-	if r.env.Metrics != nil {
-		r.env.Metrics.EventIn(r.cfg.Stream, f.Type)
-	}
+	r.countEvent(f.Type)
 	if len(sinks) > 0 {
 		line := messages.AppendEnvelope(make([]byte, 0, len(f.Data)+160), r.cfg.Stream, f.Type, f.Via, f.At, f.Data)
 		ev := messages.Event{Stream: r.cfg.Stream, Type: f.Type, Offset: r.offset, Line: line}
@@ -126,6 +127,29 @@ func (r *Router) route(ctx actor.Context, f *messages.FrameReceived) {
 	if r.peers.Cursor != nil {
 		ctx.Send(r.peers.Cursor, &messages.EventRouted{Offset: r.offset, Cursor: f.Cursor, Sinks: sinks})
 	}
+}
+
+// maxCachedTypes bounds the router's counter cache; an upstream inventing types beyond it
+// is counted through the slower, capped lookup.
+const maxCachedTypes = metrics.MaxTypesPerStream + 1
+
+// countEvent counts one event by type without a label lookup per event.
+func (r *Router) countEvent(typ string) {
+	m := r.env.Metrics
+	if m == nil {
+		return
+	}
+	c, ok := r.counters[typ]
+	if !ok {
+		c = m.EventCounter(r.cfg.Stream, typ)
+		if r.counters == nil {
+			r.counters = map[string]prometheus.Counter{}
+		}
+		if len(r.counters) < maxCachedTypes {
+			r.counters[typ] = c
+		}
+	}
+	c.Inc()
 }
 
 // duplicate reports whether a numeric cursor is at or below the last one, and notes gaps.

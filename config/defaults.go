@@ -62,7 +62,7 @@ const (
 	DefaultHeartbeatMode     = "message"
 	DefaultHeartbeatInterval = 15 * time.Second
 	DefaultHeartbeatTimeout  = 10 * time.Second
-	DefaultAnyFrameAlive     = false
+	DefaultAnyFrameAlive     = true
 	DefaultStaleAfter        = time.Duration(0) // off
 	DefaultPingType          = "ping"
 	DefaultPongType          = "pong"

@@ -125,7 +125,7 @@ type HeartbeatConfig struct {
 	Mode          string   `toml:"mode"`            // message|control|both|off. Default: message.
 	Interval      Duration `toml:"interval"`        // Default: 15s.
 	Timeout       Duration `toml:"timeout"`         // no pong for this long = dead. Default: 10s.
-	AnyFrameAlive bool     `toml:"any_frame_alive"` // any inbound frame counts as a pong. Default: false.
+	AnyFrameAlive bool     `toml:"any_frame_alive"` // inbound events count as a pong. Default: true.
 	StaleAfter    Duration `toml:"stale_after"`     // no event for this long: resubscribe, then reconnect. 0 = off.
 	PingType      string   `toml:"ping_type"`       // Default: ping.
 	PongType      string   `toml:"pong_type"`       // Default: pong.

@@ -3,7 +3,6 @@ package messages
 import (
 	"bytes"
 	"encoding/json"
-	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -25,51 +24,134 @@ type Frame struct {
 }
 
 // ParseFrame checks that data is one JSON object with a string "type" and picks out the type
-// and, when cursorField is set, that field's value. It looks only at top-level keys and never
-// allocates for plain ASCII keys.
+// and, when cursorField is set, that field's value. It accepts exactly what json.Valid
+// accepts, in a single pass that notes the top-level members on the way. Keys are compared as
+// written (an escaped "ty\u0070e" is not "type"). When a key repeats, any non-string "type"
+// rejects the frame, and otherwise the last string "type" and the last string or number
+// cursor win. It allocates only the Type and Cursor strings, and nothing for a rejected frame
+// nested fewer than 64 levels.
 func ParseFrame(data []byte, cursorField string) Frame {
-	if !json.Valid(data) {
-		return Frame{Invalid: InvalidJSON}
-	}
-	s := scanner{b: data}
-	s.space()
-	if !s.eat('{') {
-		return Frame{Invalid: InvalidObject}
-	}
-	var f Frame
-	haveType := false
+	var (
+		b                  = data
+		typeTok, cursorTok []byte // last top-level "type" (a string) and cursor (string or number)
+		badType            bool   // some top-level "type" is not a string
+		key                []byte // raw key of the top-level member being read
+		valStart           int    // where the current top-level member's value starts
+		buf                [64]byte
+		stack              = buf[:0] // open containers, '{' or '['; stays off the heap when shallow
+	)
+	invalid := Frame{Invalid: InvalidJSON}
+	i := skipSpace(b, 0)
+	isObject := i < len(b) && b[i] == '{'
 	for {
-		s.space()
-		if s.eat('}') {
-			break
+		// A value starts at i.
+		if i >= len(b) {
+			return invalid
 		}
-		key := s.str()
-		s.space()
-		s.eat(':')
-		s.space()
-		start := s.i
-		s.value()
-		val := data[start:s.i]
-		switch {
-		case bytes.Equal(key, []byte("type")):
-			if len(val) == 0 || val[0] != '"' {
-				return Frame{Invalid: InvalidType}
-			}
-			f.Type, haveType = unquote(val), true
-		case cursorField != "" && string(key) == cursorField:
-			if val[0] == '"' {
-				f.Cursor = unquote(val)
-			} else if val[0] == '-' || (val[0] >= '0' && val[0] <= '9') {
-				f.Cursor = string(val)
-			}
+		if len(stack) == 1 {
+			valStart = i
 		}
-		s.space()
-		s.eat(',')
+		ok := true
+		switch c := b[i]; {
+		case c == '{' || c == '[':
+			if len(stack) == maxDepth { // checked before the empty case: "[]" counts as a level too
+				return invalid
+			}
+			j := skipSpace(b, i+1)
+			if j < len(b) && (c == '{' && b[j] == '}' || c == '[' && b[j] == ']') {
+				i = j + 1
+				break // an empty container is a complete value
+			}
+			stack = append(stack, c)
+			i = j
+			if c == '{' {
+				var k []byte
+				if k, i, ok = objectKey(b, i); !ok {
+					return invalid
+				}
+				if len(stack) == 1 {
+					key = k // nested keys never name a top-level member
+				}
+			}
+			continue
+		case c == '"':
+			i, ok = scanString(b, i)
+		case c == '-' || '0' <= c && c <= '9':
+			i, ok = scanNumber(b, i)
+		case c == 't':
+			i, ok = literal(b, i, "true")
+		case c == 'f':
+			i, ok = literal(b, i, "false")
+		case c == 'n':
+			i, ok = literal(b, i, "null")
+		default:
+			return invalid
+		}
+		if !ok {
+			return invalid
+		}
+		// A value ended at i. Close containers (each one a value that ends too) until a comma
+		// leads to the next value.
+		for {
+			if len(stack) == 1 && isObject { // the value of a top-level member
+				switch val := b[valStart:i]; {
+				case string(key) == "type":
+					if val[0] == '"' {
+						typeTok = val
+					} else {
+						badType = true
+					}
+				case cursorField != "" && string(key) == cursorField:
+					if val[0] == '"' || val[0] == '-' || '0' <= val[0] && val[0] <= '9' {
+						cursorTok = val
+					}
+				}
+			}
+			i = skipSpace(b, i)
+			if len(stack) == 0 {
+				switch {
+				case i != len(b):
+					return invalid
+				case !isObject:
+					return Frame{Invalid: InvalidObject}
+				case badType || typeTok == nil:
+					return Frame{Invalid: InvalidType}
+				}
+				f := Frame{Type: unquote(typeTok)}
+				switch {
+				case cursorTok == nil:
+				case cursorTok[0] == '"':
+					f.Cursor = unquote(cursorTok)
+				default:
+					f.Cursor = string(cursorTok) // a number, as written
+				}
+				return f
+			}
+			if i >= len(b) {
+				return invalid
+			}
+			top := stack[len(stack)-1]
+			if b[i] == ',' {
+				i = skipSpace(b, i+1)
+				if top == '{' {
+					var k []byte
+					if k, i, ok = objectKey(b, i); !ok {
+						return invalid
+					}
+					if len(stack) == 1 {
+						key = k // nested keys never name a top-level member
+					}
+				}
+				break
+			}
+			if top == '{' && b[i] == '}' || top == '[' && b[i] == ']' {
+				stack = stack[:len(stack)-1]
+				i++
+				continue
+			}
+			return invalid
+		}
 	}
-	if !haveType {
-		return Frame{Invalid: InvalidType}
-	}
-	return f
 }
 
 // AppendEnvelope appends the sink envelope for one event to dst:
@@ -129,98 +211,4 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	dst = append(dst, s...)
 	return append(dst, '"')
-}
-
-// unquote decodes a JSON string token that json.Valid already accepted.
-func unquote(tok []byte) string {
-	inner := tok[1 : len(tok)-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
-		return string(inner)
-	}
-	if s, err := strconv.Unquote(string(tok)); err == nil {
-		return s
-	}
-	var s string
-	_ = json.Unmarshal(tok, &s) // valid JSON string: cannot fail
-	return s
-}
-
-// scanner walks JSON that json.Valid has accepted, so it does not re-check syntax.
-type scanner struct {
-	b []byte
-	i int
-}
-
-func (s *scanner) space() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-func (s *scanner) eat(c byte) bool {
-	if s.i < len(s.b) && s.b[s.i] == c {
-		s.i++
-		return true
-	}
-	return false
-}
-
-// str consumes a string token and returns its raw contents (escapes left as written).
-func (s *scanner) str() []byte {
-	start := s.i
-	s.i++ // opening quote
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case '\\':
-			s.i += 2
-			continue
-		case '"':
-			s.i++
-			return s.b[start+1 : s.i-1]
-		}
-		s.i++
-	}
-	return s.b[start+1:]
-}
-
-// value consumes one value of any kind.
-func (s *scanner) value() {
-	if s.i >= len(s.b) {
-		return
-	}
-	switch s.b[s.i] {
-	case '"':
-		s.str()
-	case '{', '[':
-		depth := 0
-		for s.i < len(s.b) {
-			switch s.b[s.i] {
-			case '"':
-				s.str()
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					s.i++
-					return
-				}
-			}
-			s.i++
-		}
-	default: // number, true, false, null
-		for s.i < len(s.b) {
-			switch s.b[s.i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return
-			}
-			s.i++
-		}
-	}
 }

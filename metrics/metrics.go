@@ -3,7 +3,9 @@ package metrics
 
 import (
 	"net/http"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -137,9 +139,12 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // Handler serves the registry in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler { return m.handler }
 
-// EventIn counts one inbound event. The first MaxTypesPerStream types of a stream get
-// their own series; later ones count under OtherType.
-func (m *Metrics) EventIn(stream, typ string) {
+// EventCounter returns the counter EventIn would increment for typ, for callers that cache
+// it per type (the router does: a label lookup per event is the costliest part of counting).
+func (m *Metrics) EventCounter(stream, typ string) prometheus.Counter {
+	if !utf8.ValidString(typ) {
+		typ = strings.ToValidUTF8(typ, "\uFFFD") // label values must be UTF-8, or the vector panics
+	}
 	m.mu.Lock()
 	seen := m.types[stream]
 	if seen == nil {
@@ -154,7 +159,13 @@ func (m *Metrics) EventIn(stream, typ string) {
 		}
 	}
 	m.mu.Unlock()
-	m.EventsIn.WithLabelValues(stream, typ).Inc()
+	return m.EventsIn.WithLabelValues(stream, typ)
+}
+
+// EventIn counts one inbound event. The first MaxTypesPerStream types of a stream get
+// their own series; later ones count under OtherType.
+func (m *Metrics) EventIn(stream, typ string) {
+	m.EventCounter(stream, typ).Inc()
 }
 
 // Disconnect counts one disconnect; a reason outside the Reason constants counts as ReasonOther.

@@ -199,3 +199,24 @@ func TestRegistriesAreIndependent(t *testing.T) {
 		t.Error("a series set on one Metrics shows on another")
 	}
 }
+
+func TestEventCounterSurvivesInvalidUTF8(t *testing.T) {
+	m := New()
+	m.EventIn("s", "bad\xfftype") // an upstream may send any bytes as a type
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "holdfast_events_in_total" {
+			continue
+		}
+		for _, lp := range mf.GetMetric()[0].GetLabel() {
+			if lp.GetName() == "type" && lp.GetValue() != "bad\uFFFDtype" {
+				t.Errorf("type label = %q, want the invalid byte replaced", lp.GetValue())
+			}
+		}
+		return
+	}
+	t.Fatal("no holdfast_events_in_total series")
+}

@@ -595,3 +595,19 @@ func TestOversizeFrameIsAClearError(t *testing.T) {
 	clock.Advance(time.Second)
 	h.connected()
 }
+
+// TestInvalidUTF8TypeIsRouted: a type with bytes that are not UTF-8 neither crashes the
+// router (metrics labels must be UTF-8) nor stops the stream.
+func TestInvalidUTF8TypeIsRouted(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	h.startStream(h.config(""), "s1")
+	h.connected()
+	h.up.PublishRaw([]byte("{\"type\":\"bad\xfftype\",\"seq\":1}"), false)
+	publish(h.up, 1)
+	actortest.Eventually(t, "both events in the file", func() bool { return len(lines(t, h.path("events.jsonl"))) == 2 })
+	for _, m := range h.probe.Messages() {
+		if st, ok := m.(*messages.StreamState); ok && st.State == messages.StateBackoff {
+			t.Fatalf("the stream reconnected: %+v", st)
+		}
+	}
+}

@@ -1,0 +1,154 @@
+package messages
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"strconv"
+)
+
+// maxDepth is how deeply containers may nest: encoding/json's limit, so ParseFrame rejects
+// exactly what json.Valid rejects. Real frames nest a handful of levels.
+const maxDepth = 10000
+
+// skipSpace returns the index of the first non-space byte at or after i.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// objectKey reads a member's `"key" :` at b[i] and the space after it. It returns the key's
+// raw contents (escapes as written) and the index where the value starts.
+func objectKey(b []byte, i int) (key []byte, next int, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, i, false
+	}
+	end, ok := scanString(b, i)
+	if !ok {
+		return nil, end, false
+	}
+	key = b[i+1 : end-1]
+	i = skipSpace(b, end)
+	if i >= len(b) || b[i] != ':' {
+		return nil, i, false
+	}
+	return key, skipSpace(b, i+1), true
+}
+
+// special reports whether any of the 8 bytes packed in w is '"', '\\' or below 0x20. It uses
+// the classic word-at-a-time "has zero byte" and "has byte less than" tests, which can be
+// wrong about which byte matched but never about whether one did.
+func special(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote, backslash := w^(ones*'"'), w^(ones*'\\')
+	return ((quote-ones)&^quote|(backslash-ones)&^backslash|(w-ones*0x20)&^w)&highs != 0
+}
+
+// scanString checks the string token at b[i] (which is '"') and returns the index just past
+// its closing quote. Like json.Valid it accepts any byte of 0x20 and above, including invalid
+// UTF-8 and lone surrogate escapes.
+func scanString(b []byte, i int) (int, bool) {
+	i++ // opening quote
+	for {
+		// Padded events spend most of their bytes in string bodies: skip them 8 at a time.
+		for i+8 <= len(b) && !special(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		for i < len(b) && b[i] >= 0x20 && b[i] != '"' && b[i] != '\\' {
+			i++
+		}
+		if i >= len(b) {
+			return i, false
+		}
+		switch b[i] {
+		case '"':
+			return i + 1, true
+		case '\\':
+			if i+1 >= len(b) {
+				return i, false
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) {
+					return i, false
+				}
+				for _, h := range b[i+2 : i+6] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return i, false
+					}
+				}
+				i += 6
+			default:
+				return i, false
+			}
+		default: // a control character
+			return i, false
+		}
+	}
+}
+
+// scanNumber checks the number token at b[i] (a '-' or a digit) and returns the index just
+// past it: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func scanNumber(b []byte, i int) (int, bool) {
+	digits := func(i int) (int, bool) {
+		j := i
+		for j < len(b) && '0' <= b[j] && b[j] <= '9' {
+			j++
+		}
+		return j, j > i
+	}
+	if b[i] == '-' {
+		i++
+	}
+	if i >= len(b) {
+		return i, false
+	}
+	ok := true
+	if b[i] == '0' {
+		i++ // no leading zeros: whatever follows "0" must end the integer part
+	} else if i, ok = digits(i); !ok {
+		return i, false
+	}
+	if i < len(b) && b[i] == '.' {
+		if i, ok = digits(i + 1); !ok {
+			return i, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i, ok = digits(i); !ok {
+			return i, false
+		}
+	}
+	return i, true
+}
+
+// literal checks for true, false or null at b[i] and returns the index just past it.
+func literal(b []byte, i int, lit string) (int, bool) {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return i, false
+	}
+	return i + len(lit), true
+}
+
+// unquote decodes a string token that scanString accepted. strconv.Unquote covers most
+// escapes; json.Unmarshal handles the rest (`\/`, surrogate pairs).
+func unquote(tok []byte) string {
+	inner := tok[1 : len(tok)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner)
+	}
+	if s, err := strconv.Unquote(string(tok)); err == nil {
+		return s
+	}
+	var s string
+	_ = json.Unmarshal(tok, &s) // a valid JSON string: cannot fail
+	return s
+}
