@@ -95,7 +95,7 @@ func TestSlowSinkSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%+v", res)
-	if res.Samples < 3 || res.MinMiB <= 0 || res.MaxMiB < res.MinMiB || res.Delivered <= 0 || res.Published <= res.Delivered {
+	if res.Samples < 1 || res.MinMiB <= 0 || res.MaxMiB < res.MinMiB || res.Delivered <= 0 || res.Published <= res.Delivered {
 		t.Errorf("implausible result %+v", res)
 	}
 }
