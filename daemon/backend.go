@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -13,8 +12,6 @@ import (
 	"holdfast/messages"
 	"holdfast/supervisor"
 )
-
-var httpErrServerClosed = http.ErrServerClosed
 
 // enqueueTimeout bounds a control API send; a durable queue answers after its fsync.
 const enqueueTimeout = 10 * time.Second

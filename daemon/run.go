@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -98,7 +99,7 @@ func serve(ctx context.Context, stop func(), o daemonOpts) error {
 			return fmt.Errorf("control api: %w", err)
 		}
 		go func() {
-			if err := ctl.Serve(); err != nil && !errors.Is(err, httpErrServerClosed) {
+			if err := ctl.Serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error().Err(err).Msg("control api stopped")
 			}
 		}()
@@ -128,7 +129,7 @@ func serve(ctx context.Context, stop func(), o daemonOpts) error {
 		case <-runCtx.Done():
 			waiting = false
 		case <-hup:
-			reload(runCtx, o, be, notifier, streams)
+			reload(o, be, notifier, streams)
 		}
 	}
 	stop()
@@ -177,7 +178,7 @@ func shutdownReason(cause error) string {
 }
 
 // reload re-reads the config; an invalid one keeps the old config running.
-func reload(ctx context.Context, o daemonOpts, be *backend, n *notify.Notifier, streams *atomic.Pointer[map[string]bool]) {
+func reload(o daemonOpts, be *backend, n *notify.Notifier, streams *atomic.Pointer[map[string]bool]) {
 	n.Reloading()
 	defer n.Ready()
 	cfg, err := config.Load(o.path)
@@ -198,7 +199,6 @@ func reload(ctx context.Context, o daemonOpts, be *backend, n *notify.Notifier, 
 	if r, ok := res.(*messages.Reloaded); ok {
 		o.log.Info().Int("added", len(r.Added)).Int("removed", len(r.Removed)).Int("restarted", len(r.Restarted)).Msg("reload applied")
 	}
-	_ = ctx
 }
 
 func firstLine(s string) string {
