@@ -129,7 +129,7 @@ func (s *Sink) start(ctx actor.Context) {
 		backoff: b, maxRetries: s.cfg.MaxRetries, alarm: max(s.cfg.MaxRetries, 0) + 1, cursor: s.peers.Cursor,
 		flushEvery: s.cfg.FlushInterval.Duration, batchWait: s.cfg.BatchWait.Duration,
 		m:      newSinkMetrics(s.env.Metrics, s.cfg.Name),
-		reopen: make(chan struct{}, 1), tick: make(chan struct{}, 1),
+		reopen: make(chan struct{}, 1), tick: make(chan struct{}, 1), idle: make(chan struct{}, 1),
 		quit: make(chan struct{}), flusherDone: make(chan struct{}), finished: map[uint64]int{},
 	}
 	if d.flushEvery <= 0 {
@@ -233,6 +233,7 @@ type delivery struct {
 	workers     sync.WaitGroup
 	reopen      chan struct{}
 	tick        chan struct{}
+	idle        chan struct{} // a worker found nothing more to write: flush without reporting
 	quit        chan struct{}
 	flusherDone chan struct{}
 
@@ -250,6 +251,15 @@ func (d *delivery) work() {
 	defer d.workers.Done()
 	for it := range d.in {
 		d.deliver(d.collect(it))
+		if d.lines && len(d.in) == 0 {
+			// Nothing else waiting: flush now rather than at the next tick, so a quiet feed
+			// is not delayed by flush_interval. Under load the channel is rarely empty and
+			// writes keep batching; requests coalesce while a flush runs.
+			select {
+			case d.idle <- struct{}{}:
+			default:
+			}
+		}
 	}
 }
 
@@ -435,6 +445,8 @@ func (d *delivery) flusher() {
 		select {
 		case <-d.tick:
 			d.flushAndReport()
+		case <-d.idle:
+			d.flushOnly()
 		case <-d.reopen:
 			if err := d.call("reopen", d.sink.Reopen); err != nil {
 				d.log.Warn().Err(err).Msg("reopen")
@@ -446,6 +458,14 @@ func (d *delivery) flusher() {
 			return
 		}
 		t.Stop()
+	}
+}
+
+// flushOnly flushes between ticks; progress is still reported once per tick, so the cursor
+// actor's load does not grow with the event rate.
+func (d *delivery) flushOnly() {
+	if err := d.call("flush", d.sink.Flush); err != nil {
+		d.log.Debug().Err(err).Msg("idle flush") // the next tick retries it and reports
 	}
 }
 

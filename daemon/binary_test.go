@@ -604,9 +604,18 @@ func TestSIGTERMDrainsFileSink(t *testing.T) {
 	const events, shutdown = 300, 5 * time.Second
 	h := newHarness(t, true) // TCP control this time
 	up := upstream.NewTest(t, upstream.Options{})
-	// A flush interval far beyond the test: the lines reach the file only by the drain.
-	h.write(h.header(shutdown, "") + h.fileSink("out", "1h") +
-		streamDef{name: "a", url: up.URL(), sink: "out"}.String())
+	// The file sink's lines would reach the file without the drain too (it flushes when
+	// idle); a slow exec sink, a process per event, still holds most events in its mailbox
+	// when SIGTERM comes, so its output proves the drain.
+	slowOut := filepath.Join(h.dir, "slow.out")
+	h.write(h.header(shutdown, "") + h.fileSink("out", "1h") + fmt.Sprintf(`
+[[sink]]
+name = "slow"
+kind = "exec"
+mode = "per_event"
+command = ["/bin/sh", "-c", "cat >> %s"]
+`, slowOut) + strings.Replace(streamDef{name: "a", url: up.URL(), sink: "out"}.String(),
+		`sinks = ["out"]`, `sinks = ["out", "slow"]`, 1))
 	p := h.start()
 	awaitUp(t, up, "subscribed", func() bool { return up.Subscribed() == 1 })
 	for i := range events {
@@ -616,6 +625,10 @@ func TestSIGTERMDrainsFileSink(t *testing.T) {
 		row, ok := h.stream("a")
 		return ok && row.EventsIn == events
 	})
+	execDone := 0
+	if b, err := os.ReadFile(slowOut); err == nil {
+		execDone = strings.Count(string(b), "\n")
+	}
 	start := time.Now()
 	p.signal(syscall.SIGTERM)
 	st := p.wait(shutdown + time.Second)
@@ -638,6 +651,14 @@ func TestSIGTERMDrainsFileSink(t *testing.T) {
 			t.Fatalf("line %d = %s, want the event with seq %d", i+1, l, i+1)
 		}
 	}
+	slow, err := os.ReadFile(slowOut)
+	if err != nil {
+		t.Fatalf("read exec sink output: %v", err)
+	}
+	if n := strings.Count(string(slow), "\n"); n != events {
+		t.Fatalf("the exec sink ran for %d events, want all %d: the drain stopped early", n, events)
+	}
+	t.Logf("exec sink had %d of %d events done when SIGTERM came", execDone, events)
 }
 
 // hangingHooks starts a webhook receiver that never answers and returns n webhook sinks
