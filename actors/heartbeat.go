@@ -82,8 +82,8 @@ func (h *Heartbeat) Receive(ctx actor.Context) {
 			return
 		}
 		h.activity, h.nudged = msg.At, false
-		if h.cfg.AnyFrameAlive {
-			h.pong(0)
+		if h.cfg.AnyFrameAlive && !msg.At.Before(h.pingAt) {
+			h.pong(0) // only frames read after the ping prove the link still carries data
 		}
 	case *staleCheck:
 		if msg.gen != h.gen {
