@@ -79,14 +79,16 @@ func (c *Cursor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		c.arm(ctx)
-	case *messages.EventRouted:
-		c.last = msg.Offset
-		for _, s := range msg.Sinks {
-			c.routed[s] = msg.Offset
-		}
-		if msg.Cursor != "" {
-			c.seen = msg.Cursor
-			c.pending = append(c.pending, pendingCursor{msg.Offset, msg.Cursor})
+	case *messages.Routed:
+		for _, ev := range msg.Events {
+			c.last = ev.Offset
+			for _, s := range ev.Sinks {
+				c.routed[s] = ev.Offset
+			}
+			if ev.Cursor != "" {
+				c.seen = ev.Cursor
+				c.pending = append(c.pending, pendingCursor{ev.Offset, ev.Cursor})
+			}
 		}
 	case *messages.SinkDone:
 		c.done[msg.Sink] = max(c.done[msg.Sink], msg.UpTo)

@@ -57,6 +57,7 @@ type Router struct {
 	gen       uint64                        // generation of the last frame, for Activity
 	lastAt    time.Time                     // arrival time of the last frame
 	counters  map[string]prometheus.Counter // events_in per type, at most maxCachedTypes
+	routed    []messages.EventRouted        // not yet told to the Cursor actor
 	rejectLog time.Time                     // last time a rejected frame was logged
 	quiet     uint64                        // rejected frames not logged since rejectLog
 }
@@ -125,7 +126,10 @@ func (r *Router) route(ctx actor.Context, f *messages.FrameReceived) {
 		}
 	}
 	if r.peers.Cursor != nil {
-		ctx.Send(r.peers.Cursor, &messages.EventRouted{Offset: r.offset, Cursor: f.Cursor, Sinks: sinks})
+		r.routed = append(r.routed, messages.EventRouted{Offset: r.offset, Cursor: f.Cursor, Sinks: sinks})
+		if len(r.routed) >= routedBatch {
+			r.sendRouted(ctx)
+		}
 	}
 }
 
@@ -198,9 +202,22 @@ func (r *Router) reject(ctx actor.Context, f *messages.FrameReceived) {
 	}
 }
 
-// report sends the counts to the status owner and a sign of life to Heartbeat. It runs at
-// most once per statsEvery while frames flow, so neither costs anything per frame.
+// routedBatch is how many routed events one Routed message carries at most.
+const routedBatch = 64
+
+func (r *Router) sendRouted(ctx actor.Context) {
+	if len(r.routed) == 0 {
+		return
+	}
+	ctx.Send(r.peers.Cursor, &messages.Routed{Events: r.routed})
+	r.routed = make([]messages.EventRouted, 0, routedBatch) // the sent slice belongs to the message
+}
+
+// report sends what the Cursor actor has not heard yet, the counts to the status owner and a
+// sign of life to Heartbeat. It runs at most once per statsEvery while frames flow, so none
+// of it costs anything per frame.
 func (r *Router) report(ctx actor.Context) {
+	r.sendRouted(ctx)
 	if r.env.Status != nil {
 		st := r.stats
 		ctx.Send(r.env.Status, &st)

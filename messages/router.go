@@ -15,12 +15,18 @@ type Deliver struct {
 	Event Event
 }
 
-// EventRouted tells the Cursor actor what the Router sent where, so it can checkpoint only
-// what every sink has finished.
+// EventRouted is what the Router sent where, for one event.
 type EventRouted struct {
 	Offset uint64
 	Cursor string   // the cursor field's value; "" when none
-	Sinks  []string // sink names the event went to
+	Sinks  []string // sink names the event went to; shared with the route table, read-only
+}
+
+// Routed tells the Cursor actor about routed events, oldest first, so it can checkpoint only
+// what every sink has finished. The Router sends them in batches (a message per event cost
+// as much as routing the event), at the latest on its once-a-second report.
+type Routed struct {
+	Events []EventRouted // owned by the message
 }
 
 // Activity tells Heartbeat that events are flowing on Gen. The Router sends it at most once
