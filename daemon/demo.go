@@ -37,7 +37,11 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("demo upstream: %w", err)
 	}
 	defer up.Close()
-	go up.Generate(ctx, *rate, 0)
+	go func() { // start the feed once the daemon listens, so the first event shown is seq 1
+		if up.WaitFor(ctx, func() bool { return up.Subscribed() > 0 }) == nil {
+			up.Generate(ctx, *rate, 0)
+		}
+	}()
 
 	cfg, err := config.Parse([]byte(strings.Replace(demoConfig, "UPSTREAM_URL", up.URL(), 1)), "demo.toml")
 	if err != nil {
