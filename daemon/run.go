@@ -190,6 +190,10 @@ func reload(o daemonOpts, be *backend, n *notify.Notifier, streams *atomic.Point
 	if o.levels != nil {
 		o.levels.set(cfg.Daemon.LogLevel)
 	}
+	if cfg.Control != o.cfg.Control || cfg.Daemon.StateDir != o.cfg.Daemon.StateDir ||
+		cfg.Daemon.LogFormat != o.cfg.Daemon.LogFormat {
+		o.log.Warn().Msg("[control], state_dir and log_format changes apply only after a restart")
+	}
 	res, err := be.sys.Root.RequestFuture(be.root, &messages.Reload{Config: cfg}, 30*time.Second).Result()
 	if err != nil {
 		o.log.Error().Err(err).Msg("reload did not finish")
