@@ -52,6 +52,7 @@ type Stream struct {
 type (
 	giveUp       struct{ reason *messages.Failure }
 	promoteCheck struct{ gen uint64 }
+	redialing    struct{} // the backoff timer fired and the connection restarts
 )
 
 // StreamProps builds the props of one stream's supervisor.
@@ -73,6 +74,10 @@ func (s *Stream) Receive(ctx actor.Context) {
 		}
 	case *giveUp:
 		s.gaveUp(ctx, msg.reason)
+	case *redialing:
+		if st := s.state.State; st == messages.StateBackoff || st == messages.StateAuthFailed {
+			s.setState(messages.StateConnecting, "", 0) // status says dialing, not waiting
+		}
 	case *messages.Reopen:
 		for _, pid := range s.peers.Sinks {
 			ctx.Send(pid, msg)
@@ -198,7 +203,11 @@ func (s *Stream) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child
 
 func (s *Stream) schedule(sup actor.Supervisor, child *actor.PID, d time.Duration) {
 	stopTimer(&s.pending)
-	s.pending = s.env.Clock.AfterFunc(d, func() { sup.RestartChildren(child) })
+	self, root := s.self, s.root
+	s.pending = s.env.Clock.AfterFunc(d, func() {
+		sup.RestartChildren(child)
+		root.Send(self, &redialing{})
+	})
 }
 
 func (s *Stream) probeEvery() time.Duration {
