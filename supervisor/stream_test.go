@@ -611,3 +611,28 @@ func TestInvalidUTF8TypeIsRouted(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthHeaderAndQuery: the token travels as a header or a query parameter and is read
+// from the environment at connect.
+func TestAuthHeaderAndQuery(t *testing.T) {
+	for _, tt := range []struct{ name, auth string }{
+		{"header", `
+  [stream.auth]
+  mode = "header"
+  token_env = "HOLDFAST_TEST_TOKEN"`},
+		{"query", `
+  [stream.auth]
+  mode = "query"
+  query_param = "token"
+  token_env = "HOLDFAST_TEST_TOKEN"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, upstream.Options{Token: "s3cret"})
+			t.Setenv("HOLDFAST_TEST_TOKEN", "s3cret")
+			h.startStream(h.config(tt.auth), "s1")
+			h.connected()
+			publish(h.up, 3)
+			actortest.Eventually(t, "3 events", func() bool { return len(lines(t, h.path("events.jsonl"))) == 3 })
+		})
+	}
+}
