@@ -636,3 +636,36 @@ func TestAuthHeaderAndQuery(t *testing.T) {
 		})
 	}
 }
+
+// TestTokensNeverLogged: in every auth mode, accepted or refused, the token appears in no
+// log line and no status error, at debug level.
+func TestTokensNeverLogged(t *testing.T) {
+	const token = "tok-9f8e7d6c5b4a"
+	for _, tt := range []struct{ name, auth, serverToken string }{
+		{"message accepted", `mode = "message"`, token},
+		{"message refused", `mode = "message"`, "other"},
+		{"header refused", `mode = "header"`, "other"},
+		{"query accepted", "mode = \"query\"\n  query_param = \"token\"", token},
+		{"query refused", "mode = \"query\"\n  query_param = \"token\"", "other"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, upstream.Options{Token: tt.serverToken})
+			t.Setenv("HOLDFAST_TEST_TOKEN", token)
+			_, logs := h.startStreamLogged(h.config(`
+  [stream.auth]
+  `+tt.auth+`
+  token_env = "HOLDFAST_TEST_TOKEN"
+  on_failure = "stop"`), "s1")
+			var st *messages.StreamState
+			for st == nil || (st.State != messages.StateConnected && st.State != messages.StateAuthFailed) {
+				st = actortest.Expect[*messages.StreamState](t, h.probe)
+			}
+			if want := map[bool]string{true: messages.StateConnected, false: messages.StateAuthFailed}[tt.serverToken == token]; st.State != want {
+				t.Fatalf("state %s, want %s", st.State, want)
+			}
+			if strings.Contains(logs.String(), token) || strings.Contains(st.LastError, token) {
+				t.Fatalf("the token leaked:\nlogs: %s\nlast error: %s", logs.String(), st.LastError)
+			}
+		})
+	}
+}
