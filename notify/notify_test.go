@@ -101,6 +101,7 @@ func TestNotifierSendsInOrderAndWatchdogFollowsProbe(t *testing.T) {
 		func(context.Context) error { panic("bug in probe") },                   // panics: no ping, no crash
 		func(context.Context) error { return nil },                              // recovered: ping
 		func(context.Context) error { return errors.New("down again") },         // fails: no ping
+		func(context.Context) error { return errors.New("still down") },         // same streak: not logged again
 	}
 	probe := func(ctx context.Context) error { f := script[step]; step++; return f(ctx) }
 
@@ -117,6 +118,7 @@ func TestNotifierSendsInOrderAndWatchdogFollowsProbe(t *testing.T) {
 	}
 	n.Status("probe failing") // a ping from step 2, 3 or 4 would arrive before this one
 	expect(t, conn, "WATCHDOG=1", "STATUS=probe failing")
+	tick <- time.Time{} // received only once step 6 (and its log line) is done
 	cancel()
 	<-done
 
