@@ -467,6 +467,7 @@ func (c *Connection) startReader(ctx actor.Context) {
 			}
 		}()
 		var scratch []byte // reused between frames; each message gets an exact copy
+		var types messages.Types
 		for {
 			kind, data, err := readFrame(sock, scratch[:0])
 			if cap(data) <= maxScratch {
@@ -491,7 +492,7 @@ func (c *Connection) startReader(ctx actor.Context) {
 			if kind == websocket.BinaryMessage {
 				fr.Invalid = messages.InvalidBinary
 			} else {
-				f := messages.ParseFrame(data, field)
+				f := messages.ParseFrameTypes(data, field, &types)
 				fr.Type, fr.Cursor, fr.Invalid = f.Type, f.Cursor, f.Invalid
 				switch {
 				case f.Invalid != "":

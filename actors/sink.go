@@ -249,8 +249,13 @@ type delivery struct {
 
 func (d *delivery) work() {
 	defer d.workers.Done()
+	var batch []item         // reused: deliver keeps nothing of it
+	var evs []messages.Event // likewise
 	for it := range d.in {
-		d.deliver(d.collect(it))
+		batch = d.collect(batch[:0], it)
+		evs = d.deliver(batch, evs[:0])
+		clear(batch) // drop the lines they point to; the backing arrays stay for reuse
+		clear(evs)
 		if d.lines && len(d.in) == 0 {
 			// Nothing else waiting: flush now rather than at the next tick, so a quiet feed
 			// is not delayed by flush_interval. Under load the channel is rarely empty and
@@ -263,10 +268,10 @@ func (d *delivery) work() {
 	}
 }
 
-// collect adds to first whatever else is waiting, up to batchMax, waiting up to batchWait
-// for more when that is configured.
-func (d *delivery) collect(first item) []item {
-	batch := []item{first}
+// collect appends first and whatever else is waiting to batch, up to batchMax, waiting up
+// to batchWait for more when that is configured.
+func (d *delivery) collect(batch []item, first item) []item {
+	batch = append(batch, first)
 	var expired chan struct{}
 	for len(batch) < d.batchMax {
 		select {
@@ -302,11 +307,11 @@ func (d *delivery) collect(first item) []item {
 	return batch
 }
 
-// deliver writes batch until it succeeds, is dead-lettered, or the sink stops.
-func (d *delivery) deliver(batch []item) {
-	evs := make([]messages.Event, len(batch))
-	for i, it := range batch {
-		evs[i] = it.ev
+// deliver writes batch until it succeeds, is dead-lettered, or the sink stops. It builds
+// the events in evs and returns it for reuse.
+func (d *delivery) deliver(batch []item, evs []messages.Event) []messages.Event {
+	for _, it := range batch {
+		evs = append(evs, it.ev)
 	}
 	first := evs[0]
 	for attempt := 1; ; attempt++ {
@@ -316,15 +321,15 @@ func (d *delivery) deliver(batch []item) {
 			d.m.latency.Observe(d.clock.Now().Sub(start).Seconds())
 			d.m.delivered.Add(float64(len(batch)))
 			d.complete(batch)
-			return
+			return evs
 		}
 		if d.stopCtx.Err() != nil {
 			d.abandon(batch) // at shutdown: neither retried nor dead-lettered
-			return
+			return evs
 		}
 		if sinks.IsPermanent(err) || (d.maxRetries >= 0 && attempt > d.maxRetries) {
 			d.giveUp(batch, err, attempt)
-			return
+			return evs
 		}
 		delay := max(d.backoff.Delay(attempt), min(sinks.RetryAfter(err), maxRetryAfter))
 		d.m.retried.Inc()
@@ -336,7 +341,7 @@ func (d *delivery) deliver(batch []item) {
 			Uint64("offset", first.Offset).Int("events", len(batch)).Msg("delivery retry")
 		if !d.sleep(delay) {
 			d.abandon(batch)
-			return
+			return evs
 		}
 	}
 }

@@ -31,6 +31,36 @@ type Frame struct {
 // cursor win. It allocates only the Type and Cursor strings, and nothing for a rejected frame
 // nested fewer than 64 levels.
 func ParseFrame(data []byte, cursorField string) Frame {
+	return ParseFrameTypes(data, cursorField, nil)
+}
+
+// maxTypes bounds a Types table: a feed inventing type names gets fresh strings instead.
+const maxTypes = 256
+
+// Types interns event type names for one reader, so the same few strings are not allocated
+// for every frame. The zero value is ready; it is not safe for concurrent use.
+type Types struct{ names map[string]string }
+
+func (t *Types) name(tok []byte) string {
+	inner := tok[1 : len(tok)-1]
+	if t == nil || bytes.IndexByte(inner, '\\') >= 0 {
+		return unquote(tok)
+	}
+	if s, ok := t.names[string(inner)]; ok { // the conversion in a lookup does not allocate
+		return s
+	}
+	s := string(inner)
+	if t.names == nil {
+		t.names = map[string]string{}
+	}
+	if len(t.names) < maxTypes {
+		t.names[s] = s
+	}
+	return s
+}
+
+// ParseFrameTypes is ParseFrame taking type names from types (nil: no interning).
+func ParseFrameTypes(data []byte, cursorField string, types *Types) Frame {
 	var (
 		b                  = data
 		typeTok, cursorTok []byte // last top-level "type" (a string) and cursor (string or number)
@@ -117,7 +147,7 @@ func ParseFrame(data []byte, cursorField string) Frame {
 				case badType || typeTok == nil:
 					return Frame{Invalid: InvalidType}
 				}
-				f := Frame{Type: unquote(typeTok)}
+				f := Frame{Type: types.name(typeTok)}
 				switch {
 				case cursorTok == nil:
 				case cursorTok[0] == '"':

@@ -431,3 +431,25 @@ func (s *refScanner) value() {
 		}
 	}
 }
+
+func TestParseFrameTypesInterns(t *testing.T) {
+	var types Types
+	frame := []byte(`{"type":"processing_progress","seq":1}`)
+	first := ParseFrameTypes(frame, "", &types)
+	if allocs := testing.AllocsPerRun(100, func() { ParseFrameTypes(frame, "", &types) }); allocs != 0 {
+		t.Errorf("a known type allocated %v times per frame, want 0", allocs)
+	}
+	if got := ParseFrameTypes(frame, "", &types); got != first || got.Type != "processing_progress" {
+		t.Errorf("interned parse = %+v, want %+v", got, first)
+	}
+	escaped := ParseFrameTypes([]byte(`{"type":"a\u00e9"}`), "", &types)
+	if escaped.Type != "aé" {
+		t.Errorf("escaped type = %q, want aé", escaped.Type)
+	}
+	for i := 0; i < 2*maxTypes; i++ { // a feed inventing types does not grow the table
+		ParseFrameTypes([]byte(`{"type":"t`+strconv.Itoa(i)+`"}`), "", &types)
+	}
+	if len(types.names) > maxTypes {
+		t.Errorf("table holds %d names, want at most %d", len(types.names), maxTypes)
+	}
+}
