@@ -153,7 +153,7 @@ func (p *Poller) handle(ctx actor.Context, msg *polled) {
 		p.failures = 0
 		if p.resend { // the upstream answers again: retry the queue from its front, paced by the polls
 			p.resend = false
-			ctx.Send(p.peers.Queue, &messages.QueueMode{Via: messages.ViaPoll, At: p.env.Clock.Now()})
+			ctx.Send(p.peers.Queue, &messages.QueueMode{Via: messages.ViaPoll})
 		}
 		if msg.res.NotModified {
 			result = "not_modified" // nothing new; Dedupe keeps remembering the last body

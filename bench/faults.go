@@ -197,27 +197,39 @@ func Reconnect(ctx context.Context, cfg ReconnectConfig) (FaultResult, error) {
 		return res, err
 	}
 	defer r.Close()
+	res.Trials, err = r.downTrials(ctx, cfg.Trials, 10*time.Second,
+		func() time.Duration { return 1500 * time.Millisecond }, // past stable_after: attempts reset
+		r.feed.Up.DropConnections, func() {})
+	return res, err
+}
+
+// downTrials runs n trials of a fault: after pause, inject it and time until the stream reports
+// backoff (within detect) and until the first event after that is read and written. Frames
+// already in the socket buffer are still read after the fault; the backoff report comes after
+// the reader hit its end, so a line received after it is from the new connection.
+func (r *faultRig) downTrials(ctx context.Context, n int, detect time.Duration, pause func() time.Duration,
+	inject, heal func()) ([]Trial, error) {
+	var trials []Trial
 	mark := 0
-	for range cfg.Trials {
-		if err := sleep(ctx, 1500*time.Millisecond); err != nil { // past stable_after: attempts reset
-			return res, err
+	for range n {
+		if err := sleep(ctx, pause()); err != nil {
+			return trials, err
 		}
 		t0 := time.Now()
-		r.feed.Up.DropConnections()
-		st, next, err := r.h.Status.WaitFirst(mark, 10*time.Second, func(s StateAt) bool { return s.State == messages.StateBackoff })
+		inject()
+		st, next, err := r.h.Status.WaitFirst(mark, detect, func(s StateAt) bool { return s.State == messages.StateBackoff })
+		heal()
 		if err != nil {
-			return res, err
+			return trials, err
 		}
 		mark = next
-		// Frames already in the socket buffer are still read after t0; the backoff report comes
-		// after the reader hit EOF, so a line received after it is from the new connection.
 		l, err := r.lines.first(st.Seen, "", 10*time.Second)
 		if err != nil {
-			return res, err
+			return trials, err
 		}
-		res.Trials = append(res.Trials, Trial{DetectMs: ms(st.Seen.Sub(t0)), ReadMs: ms(l.Received.Sub(t0)), FileMs: ms(l.At.Sub(t0))})
+		trials = append(trials, Trial{DetectMs: ms(st.Seen.Sub(t0)), ReadMs: ms(l.Received.Sub(t0)), FileMs: ms(l.At.Sub(t0))})
 	}
-	return res, nil
+	return trials, nil
 }
 
 // HalfOpenConfig describes the half-open measurement.
@@ -248,28 +260,12 @@ func HalfOpen(ctx context.Context, cfg HalfOpenConfig) (FaultResult, error) {
 		return res, err
 	}
 	defer r.Close()
-	mark := 0
-	for range cfg.Trials {
+	res.Trials, err = r.downTrials(ctx, cfg.Trials, cfg.Timeout+cfg.Interval+10*time.Second,
 		// A random phase against the ping schedule, so trials sample [timeout, timeout+interval].
-		if err := sleep(ctx, 1500*time.Millisecond+rand.N(cfg.Interval)); err != nil {
-			return res, err
-		}
-		t0 := time.Now()
-		r.feed.Up.Freeze(true)
-		st, next, err := r.h.Status.WaitFirst(mark, cfg.Timeout+cfg.Interval+10*time.Second,
-			func(s StateAt) bool { return s.State == messages.StateBackoff })
-		r.feed.Up.Freeze(false) // the new connection is not frozen; this frees the old one
-		if err != nil {
-			return res, err
-		}
-		mark = next
-		l, err := r.lines.first(st.Seen, "", 10*time.Second)
-		if err != nil {
-			return res, err
-		}
-		res.Trials = append(res.Trials, Trial{DetectMs: ms(st.Seen.Sub(t0)), ReadMs: ms(l.Received.Sub(t0)), FileMs: ms(l.At.Sub(t0))})
-	}
-	return res, nil
+		func() time.Duration { return 1500*time.Millisecond + rand.N(cfg.Interval) },
+		func() { r.feed.Up.Freeze(true) },
+		func() { r.feed.Up.Freeze(false) }) // the new connection is not frozen; this frees the old one
+	return res, err
 }
 
 // FallbackConfig describes the transport-switch measurement.

@@ -715,16 +715,24 @@ func (h *harness) hookConfig(shutdown time.Duration, url, sinks, route string) s
 	return strings.Replace(text, `sinks = ["hook0"]`, route, 1)
 }
 
-func TestSecondSignalExitsAtOnce(t *testing.T) {
-	const hooks = 3
+// startHoldingHooks runs a daemon whose one event is held by n webhook sinks that never
+// answer, so its shutdown is slow.
+func startHoldingHooks(t *testing.T, n int) *proc {
+	t.Helper()
 	h := newHarness(t, false)
 	up := upstream.NewTest(t, upstream.Options{})
-	sinks, route, received := hangingHooks(t, hooks)
+	sinks, route, received := hangingHooks(t, n)
 	h.write(h.hookConfig(30*time.Second, up.URL(), sinks, route))
 	p := h.start()
 	awaitUp(t, up, "subscribed", func() bool { return up.Subscribed() == 1 })
 	up.Publish("processing_progress", nil)
-	p.waitFor("every webhook holding its request", func() bool { return received() == hooks })
+	p.waitFor("every webhook holding its request", func() bool { return received() == n })
+	return p
+}
+
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	const hooks = 3
+	p := startHoldingHooks(t, hooks)
 
 	p.signal(syscall.SIGTERM)
 	p.waitLog("shutting down", 1) // logged after the daemon restored default signal handling
@@ -744,14 +752,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 // A drain may take longer than protoactor's 10s future timeout when shutdown_timeout allows.
 func TestShutdownWaitsPastTenSeconds(t *testing.T) {
 	const hooks = 6 // about 2s of stop grace each
-	h := newHarness(t, false)
-	up := upstream.NewTest(t, upstream.Options{})
-	sinks, route, received := hangingHooks(t, hooks)
-	h.write(h.hookConfig(30*time.Second, up.URL(), sinks, route))
-	p := h.start()
-	awaitUp(t, up, "subscribed", func() bool { return up.Subscribed() == 1 })
-	up.Publish("processing_progress", nil)
-	p.waitFor("every webhook holding its request", func() bool { return received() == hooks })
+	p := startHoldingHooks(t, hooks)
 
 	p.signal(syscall.SIGTERM)
 	if st := p.wait(30 * time.Second); st.ExitCode() != exitOK {

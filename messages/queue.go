@@ -1,7 +1,5 @@
 package messages
 
-import "time"
-
 // Enqueue asks a stream's Queue to accept outbound messages (each a JSON object). The reply
 // is Enqueued. Either all of Messages are accepted or none.
 type Enqueue struct {
@@ -36,5 +34,4 @@ type QueueStats struct {
 // QueueMode tells the Queue where to flush: to the socket, to the poller's send_url, or nowhere.
 type QueueMode struct {
 	Via string // ViaWebSocket, ViaPoll, or "" to hold
-	At  time.Time
 }

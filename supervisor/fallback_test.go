@@ -83,9 +83,7 @@ func (h *harness) pollerGone(stream string) {
 // over from the cursor, so the events published before, during and after the switch each
 // reach the file exactly once.
 func TestFallbackPollsWithoutGap(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	h.startStream(h.config(fallbackTOML(h.up, "2s", "30s")), "s1")
 	h.connected()
 	publish(h.up, 50) // before: over the socket
@@ -123,9 +121,7 @@ func TestFallbackPollsWithoutGap(t *testing.T) {
 // TestFallbackSendsThroughSendURL: while polling, queued messages (those held during the
 // backoff and those enqueued later) are POSTed to send_url one at a time, in order.
 func TestFallbackSendsThroughSendURL(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	pid := h.startStream(h.config(fallbackTOML(h.up, "2s", "30s")), "s1")
 	h.connected()
 	h.mustEnqueue(pid, 1, 2)
@@ -151,9 +147,7 @@ func TestFallbackSendsThroughSendURL(t *testing.T) {
 // right after its upgrade, do not stop outbound messages from flowing through send_url while
 // the stream keeps polling.
 func TestFallbackOutboundSurvivesTrouble(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	h.up.RefuseUpgrades(503, "")
 	pid, logs := h.startStreamLogged(h.config(fallbackNoCursorTOML(h.up, "2s", "30s")), "s1")
 	h.untilPolling(clock)
@@ -198,9 +192,7 @@ func TestFallbackOutboundSurvivesTrouble(t *testing.T) {
 // a poller that would take the queue back (after a refused POST) leaves it there, so that
 // outbound goes on after the promotion has stopped the poller.
 func TestFallbackOutboundStaysOnProbeSocket(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	h.up.RefuseUpgrades(503, "")
 	cfg := h.config(fallbackNoCursorTOML(h.up, "2s", "30s"))
 	cfg.Streams[0].Fallback.MaxInterval.Duration = 4 * time.Second // failed polls retry within 4s
@@ -244,9 +236,7 @@ func TestFallbackOutboundStaysOnProbeSocket(t *testing.T) {
 // retry_websocket_every; after promote_after the poller stops and events keep arriving over
 // the socket, with no duplicate and no gap.
 func TestFallbackPromotesBackToWebSocket(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	h.startStream(h.config(fallbackTOML(h.up, "2s", "30s")), "s1")
 	h.connected()
 	publish(h.up, 20)
@@ -303,9 +293,7 @@ func TestFallbackPromotesBackToWebSocket(t *testing.T) {
 // as failed and the poller keeps going; a probe that dies before promote_after is not
 // promoted either; only one that stays up promote_after is.
 func TestFallbackProbeMustStayHealthy(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	h.up.RefuseUpgrades(503, "")
 	h.startStream(h.config(fallbackTOML(h.up, "2s", "30s")), "s1")
 	h.untilPolling(clock)
@@ -391,9 +379,7 @@ func (h *harness) promoted() bool {
 // that is not JSON (counted), and recovery. The stream stays polling and every event is
 // delivered once.
 func TestPollerHandlesServerTrouble(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	h.up.RefuseUpgrades(503, "")
 	_, logs := h.startStreamLogged(h.config(fallbackTOML(h.up, "3s", "1h")), "s1")
 	h.untilPolling(clock)

@@ -48,6 +48,15 @@ func newHarness(t *testing.T, opts upstream.Options) *harness {
 	return &harness{t: t, up: up, sys: sys, probe: probe, dir: t.TempDir(), m: metrics.New()}
 }
 
+// newClockedHarness is newHarness with a manual clock: time moves only by clock.Advance.
+func newClockedHarness(t *testing.T, opts upstream.Options) (*harness, *actortest.Clock) {
+	t.Helper()
+	h := newHarness(t, opts)
+	clock := actortest.NewClock(time.Unix(0, 0))
+	h.clock = clock
+	return h, clock
+}
+
 // baseTOML is one stream "s1" routing every type to the file sink "events"; rejects go to
 // the file sink "rejects". extra is appended inside the stream (sub-tables) or after it.
 const baseTOML = `

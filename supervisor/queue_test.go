@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"holdfast/actors/actortest"
 	"holdfast/messages"
 	"holdfast/queue"
 	"holdfast/upstream"
@@ -29,9 +28,7 @@ func queueTOML(initialDelay, queue string) string {
 // TestQueueKeepsOrderAcrossOutage: messages enqueued while connected, then while the link
 // is down and upgrades are refused, reach the upstream exactly once and in order.
 func TestQueueKeepsOrderAcrossOutage(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	pid := h.startStream(h.config(queueTOML("1s", "")), "s1")
 	h.connected()
 	h.mustEnqueue(pid, 1, 5)
@@ -66,9 +63,7 @@ func TestQueueOverflowPolicies(t *testing.T) {
 		{"drop_newest", []int{1, 2, 3, 6}},
 	} {
 		t.Run(tt.overflow, func(t *testing.T) {
-			h := newHarness(t, upstream.Options{})
-			clock := actortest.NewClock(time.Unix(0, 0))
-			h.clock = clock
+			h, clock := newClockedHarness(t, upstream.Options{})
 			h.up.RefuseUpgrades(503, "")
 			pid := h.startStream(h.config(queueTOML("1s", fmt.Sprintf("  max_messages = 3\n  overflow = %q", tt.overflow))), "s1")
 			st := h.expectState(messages.StateBackoff)
@@ -105,9 +100,7 @@ func TestQueueOverflowPolicies(t *testing.T) {
 // TestQueueTTLExpires: a message older than ttl when the link comes back is not sent; a
 // younger one is.
 func TestQueueTTLExpires(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	h.up.RefuseUpgrades(503, "")
 	pid := h.startStream(h.config(queueTOML("20s", `  ttl = "10s"`)), "s1")
 	st := h.expectState(messages.StateBackoff)
@@ -124,9 +117,7 @@ func TestQueueTTLExpires(t *testing.T) {
 // TestDurableQueueSurvivesRestart: messages enqueued while down survive stopping the stream
 // and are delivered in order by a new stream on the same state dir.
 func TestDurableQueueSurvivesRestart(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, _ := newClockedHarness(t, upstream.Options{})
 	h.up.RefuseUpgrades(503, "")
 	cfg := h.config(queueTOML("1s", "  durable = true"))
 	pid := h.startStream(cfg, "s1")

@@ -168,7 +168,7 @@ func (s *Stream) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child
 	}
 	if s.polling { // a failed probe: the poller carries on, and takes the queue back
 		s.log.Info().Err(f.Err).Dur("retry_in", s.probeEvery()).Msg("websocket probe failed")
-		s.root.Send(s.peers.Queue, &messages.QueueMode{Via: messages.ViaPoll, At: now})
+		s.root.Send(s.peers.Queue, &messages.QueueMode{Via: messages.ViaPoll})
 		s.schedule(sup, child, s.probeEvery())
 		s.setState(messages.StatePolling, f.Err.Error(), 0)
 		return
@@ -268,7 +268,7 @@ func (s *Stream) switchMode(ctx actor.Context, from, to string) {
 	}
 	s.modeSince = now
 	if to == messages.ViaPoll {
-		ctx.Send(s.peers.Queue, &messages.QueueMode{Via: messages.ViaPoll, At: now})
+		ctx.Send(s.peers.Queue, &messages.QueueMode{Via: messages.ViaPoll})
 	}
 }
 

@@ -91,9 +91,7 @@ func TestStreamKeepsGoingAfterBadFrames(t *testing.T) {
 // TestStreamRedialsAfterDrop: the strategy restarts the connection after the backoff delay,
 // and only then: time moves by hand.
 func TestStreamRedialsAfterDrop(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	h.startStream(h.config(`
   [stream.reconnect]
   initial_delay = "1s"
@@ -118,9 +116,7 @@ func TestStreamRedialsAfterDrop(t *testing.T) {
 // TestStreamResumesWithoutLossOrDuplicate: drops in the middle of a stream are followed by
 // reconnect, re-subscribe with the cursor and replay; the sink holds every seq exactly once.
 func TestStreamResumesWithoutLossOrDuplicate(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	h.startStream(h.config(`
   [stream.reconnect]
   initial_delay = "100ms"
@@ -166,9 +162,7 @@ func TestStreamResumesWithoutLossOrDuplicate(t *testing.T) {
 // TestHeartbeatDetectsHalfOpenLink: a peer that stops answering without closing is found
 // within timeout plus one interval, and the stream reconnects.
 func TestHeartbeatDetectsHalfOpenLink(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	h.startStream(h.config(`
   [stream.heartbeat]
   mode = "message"
@@ -204,9 +198,7 @@ func TestHeartbeatDetectsHalfOpenLink(t *testing.T) {
 
 // TestHeartbeatKeepsHealthyLink: a peer that answers pings is never declared dead.
 func TestHeartbeatKeepsHealthyLink(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	h.startStream(h.config(`
   [stream.heartbeat]
   mode = "both"
@@ -233,9 +225,7 @@ func TestHeartbeatKeepsHealthyLink(t *testing.T) {
 // TestFlappingServerDoesNotResetAttempts: a server that accepts and drops at once keeps the
 // attempt count growing, so backoff grows too.
 func TestFlappingServerDoesNotResetAttempts(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	h.up.AcceptThenDrop(true)
 	h.startStream(h.config(`
   [stream.reconnect]
@@ -256,9 +246,7 @@ func TestFlappingServerDoesNotResetAttempts(t *testing.T) {
 
 // TestStableLinkResetsAttempts: after stable_after of health the next drop starts over.
 func TestStableLinkResetsAttempts(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	h.startStream(h.config(`
   [stream.reconnect]
   initial_delay = "1s"
@@ -284,9 +272,7 @@ func TestStableLinkResetsAttempts(t *testing.T) {
 
 // TestGiveUpWithoutFallbackFails: after max_attempts the stream is failed and not retried.
 func TestGiveUpWithoutFallbackFails(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	h.up.RefuseUpgrades(503, "")
 	h.startStream(h.config(`
   [stream.reconnect]
@@ -309,9 +295,7 @@ func TestGiveUpWithoutFallbackFails(t *testing.T) {
 
 // TestRetryAfterIsHonoured: a refused handshake's Retry-After sets the next delay.
 func TestRetryAfterIsHonoured(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	h.up.RefuseUpgrades(503, "7")
 	h.startStream(h.config(`
   [stream.reconnect]
@@ -331,9 +315,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 
 // TestAuthMessage covers success, refusal without a tight loop, and a rotated token file.
 func TestAuthMessage(t *testing.T) {
-	h := newHarness(t, upstream.Options{Token: "first"})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{Token: "first"})
 	tokenFile := h.path("token")
 	if err := os.WriteFile(tokenFile, []byte("first\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -374,9 +356,7 @@ func TestAuthMessage(t *testing.T) {
 // TestAuthHeaderRefusedIsAuthFailed: a 401 on the upgrade puts the stream in auth_failed,
 // and with on_failure = stop it is never retried.
 func TestAuthHeaderRefusedIsAuthFailed(t *testing.T) {
-	h := newHarness(t, upstream.Options{Token: "right"})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{Token: "right"})
 	t.Setenv("HOLDFAST_TEST_TOKEN", "wrong")
 	h.startStream(h.config(`
   [stream.auth]
@@ -486,9 +466,7 @@ batch_max = 100
 // stale_after: the subscriptions are sent again, and after another silent period the
 // stream reconnects.
 func TestStaleFeedResubscribesThenReconnects(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	h.startStream(h.config(`
   [stream.heartbeat]
   mode = "off"
@@ -512,9 +490,7 @@ func TestStaleFeedResubscribesThenReconnects(t *testing.T) {
 
 // TestEventsKeepStaleWatchdogQuiet: a feed with events is never resubscribed.
 func TestEventsKeepStaleWatchdogQuiet(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	h.startStream(h.config(`
   [stream.heartbeat]
   mode = "off"
@@ -577,9 +553,7 @@ func TestCleanRestartResumesFromCheckpoint(t *testing.T) {
 // TestOversizeFrameIsAClearError: a frame above read_limit fails the link with an error that
 // says so, and the stream reconnects.
 func TestOversizeFrameIsAClearError(t *testing.T) {
-	h := newHarness(t, upstream.Options{})
-	clock := actortest.NewClock(time.Unix(0, 0))
-	h.clock = clock
+	h, clock := newClockedHarness(t, upstream.Options{})
 	cfg := h.config(`
   [stream.reconnect]
   initial_delay = "1s"
