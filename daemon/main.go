@@ -28,7 +28,6 @@ commands:
   demo    [--chaos]       run against an embedded demo upstream on loopback
   send    --config FILE --stream NAME [JSON]   queue a message (NDJSON on stdin without JSON)
   status  --config FILE [--json]               show every stream's state
-  bench   [flags]         measure throughput and latency on loopback (see BENCHMARKS.md)
   version                 print the version
 `
 
@@ -55,8 +54,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdSend(args, stdout)
 	case "status":
 		err = cmdStatus(args, stdout)
-	case "bench":
-		err = cmdBench(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "holdfast", version)
 	case "help", "-h", "--help":

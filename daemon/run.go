@@ -46,7 +46,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	return serve(ctx, stop, daemonOpts{cfg: cfg, path: *path, stdout: stdout, log: log, levels: lw})
 }
 
-// daemonOpts is what serve needs; run, demo and bench each fill it.
+// daemonOpts is what serve needs; run and demo each fill it.
 type daemonOpts struct {
 	cfg    *config.Config
 	path   string // reloaded on SIGHUP; "" = no reload
@@ -56,7 +56,7 @@ type daemonOpts struct {
 	ready  func(*running)
 }
 
-// running is a started daemon, handed to opts.ready (demo and bench use it).
+// running is a started daemon, handed to opts.ready (demo uses it).
 type running struct {
 	sys     *actor.ActorSystem
 	root    *actor.PID

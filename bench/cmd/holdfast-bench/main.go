@@ -1,3 +1,5 @@
+// Command holdfast-bench measures holdfast on loopback; see BENCHMARKS.md. It is the
+// benchmark's own entry point, so the production binary (./daemon) does not link the harness.
 package main
 
 import (
@@ -21,10 +23,41 @@ import (
 	"holdfast/bench"
 )
 
+// usageError marks errors that exit with status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func main() {
+	err := cmdBench(os.Args[1:], os.Stdout, os.Stderr)
+	if err == nil {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "holdfast-bench:", err)
+	if errors.As(err, new(usageError)) {
+		os.Exit(2)
+	}
+	os.Exit(1)
+}
+
+// parseFlags parses args, turning flag errors (and -h) into usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(os.Stderr)
+			fs.PrintDefaults()
+		}
+		return usageError{fmt.Errorf("%s: %w", fs.Name(), err)}
+	}
+	return nil
+}
+
 // benchModes in the order `--modes all` runs them.
 const benchModes = "throughput,latency,idle,streams,slowsink,reconnect,halfopen,fallback"
 
-// benchOpts are the flags of `holdfast bench`; see BENCHMARKS.md for what each mode measures.
+// benchOpts are the flags of holdfast-bench; see BENCHMARKS.md for what each mode measures.
 type benchOpts struct {
 	modes      string
 	n          int
@@ -306,7 +339,7 @@ func runChild(ctx context.Context, o *benchOpts, only string, size int, extra []
 	if err != nil {
 		return nil, fmt.Errorf("find own binary: %w", err)
 	}
-	args := []string{"bench", "--only", only, "--size", strconv.Itoa(size),
+	args := []string{"--only", only, "--size", strconv.Itoa(size),
 		"--n", strconv.Itoa(o.n), "--rate", strconv.Itoa(o.rate), "--latency-n", strconv.Itoa(o.latN),
 		"--flush-interval", o.flush.String(), "--cursor=" + strconv.FormatBool(o.cursor),
 		"--streams", strconv.Itoa(o.streams), "--window", o.window.String(), "--idle-wait", o.idleWait.String(),
