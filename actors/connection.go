@@ -414,8 +414,8 @@ func (c *Connection) lost(ctx actor.Context, msg *readFailed) {
 	switch msg.code {
 	case websocket.CloseTryAgainLater:
 		f.Retry = max(parseSeconds(msg.text), c.cfg.Reconnect.MaxDelay.Duration)
-	case websocket.ClosePolicyViolation:
-		if c.cfg.Auth.Mode == "message" && c.readyAt.IsZero() {
+	case websocket.ClosePolicyViolation: // the token was refused or revoked, in every auth mode
+		if c.cfg.Auth.Mode != "" && c.cfg.Auth.Mode != "none" {
 			f.Kind = messages.AuthRejected
 		}
 	}

@@ -310,6 +310,8 @@ func TestSend(t *testing.T) {
 		{"array is not an object", "a", "", `[{"n":1}]`, nil, 400, nil, "line 1: not a JSON object"},
 		{"ndjson scalar line", "a", ndjson, "{\"n\":1}\n42", nil, 400, nil, "line 2: not a JSON object"},
 		{"empty body", "a", "", "  \n", nil, 400, nil, "empty body"},
+		{"ndjson line with invalid UTF-8 queues nothing", "a", ndjson, "{\"n\":1}\n{\"s\":\"\xff\xfe\"}\n{\"n\":3}", nil, 400, nil, "line 2: invalid UTF-8"},
+		{"invalid UTF-8 without content type", "a", "", "{\"n\":1}\n{\"s\":\"a\xc3\"}\n", nil, 400, nil, "line 2: invalid UTF-8"},
 		{"unknown stream", "zzz", "", `{"n":1}`, nil, 404, nil, "unknown stream"},
 		{"queue full", "a", "", `{"n":1}`, fmt.Errorf("enqueue: %w", queue.ErrFull), 429, nil, "queue full"},
 		{"message too large for the queue", "a", "", `{"n":1}`, queue.ErrTooLarge, 413, nil, "max_bytes"},
@@ -520,6 +522,8 @@ func TestParseBodyLineNumbers(t *testing.T) {
 		{"string at top level", "\"hi\"", false, "line 1: not a JSON object", 0},
 		{"ndjson pretty object is split and rejected", "{\n}", true, "line 1: invalid JSON", 0},
 		{"ndjson trailing garbage on a line", "{} x", true, "line 1: invalid JSON", 0},
+		{"invalid UTF-8 on line 3 of a pretty object", "{\n\"a\": 1,\n\"b\": \"\xed\xa0\x80\"\n}", false, "line 3: invalid UTF-8", 0},
+		{"valid multi-byte UTF-8 is kept", "{\"s\":\"h\u00e9 \xe2\x82\xac\"}", true, "", 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			msgs, err := parseBody([]byte(tt.body), tt.ndjson)

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -352,6 +353,9 @@ func parseBody(body []byte, ndjson bool) ([][]byte, error) {
 		if raw[0] != '{' {
 			return fmt.Errorf("line %d: not a JSON object", line)
 		}
+		if !utf8.Valid(raw) { // json accepts it, but a text frame must be UTF-8 (RFC 6455 §5.6)
+			return fmt.Errorf("line %d: invalid UTF-8", line+badUTF8Line(raw))
+		}
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, raw); err != nil {
 			return fmt.Errorf("line %d: invalid JSON: %w", line, err)
@@ -401,6 +405,18 @@ func parseBody(body []byte, ndjson bool) ([][]byte, error) {
 		return nil, errors.New("empty body: want a JSON object or NDJSON")
 	}
 	return msgs, nil
+}
+
+// badUTF8Line is how many newlines precede the first invalid UTF-8 sequence in raw.
+func badUTF8Line(raw []byte) int {
+	for i := 0; i < len(raw); {
+		r, n := utf8.DecodeRune(raw[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return bytes.Count(raw[:i], []byte("\n"))
+		}
+		i += n
+	}
+	return 0
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"holdfast/actors/actortest"
 	"holdfast/messages"
 	"holdfast/upstream"
@@ -607,6 +609,34 @@ func TestAuthHeaderAndQuery(t *testing.T) {
 			h.connected()
 			publish(h.up, 3)
 			actortest.Eventually(t, "3 events", func() bool { return len(lines(t, h.path("events.jsonl"))) == 3 })
+		})
+	}
+}
+
+// TestClose1008IsAuthFailedInEveryMode: a close 1008 (policy violation) after the link is up
+// means the token was refused or revoked, whichever way it travelled: the stream goes to
+// auth_failed and, with on_failure = stop, stays there.
+func TestClose1008IsAuthFailedInEveryMode(t *testing.T) {
+	for _, mode := range []string{"header", "query", "message"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newHarness(t, upstream.Options{Token: "s3cret"})
+			t.Setenv("HOLDFAST_TEST_TOKEN", "s3cret")
+			h.startStream(h.config(`
+  [stream.auth]
+  mode = "`+mode+`"
+  query_param = "token"
+  token_env = "HOLDFAST_TEST_TOKEN"
+  on_failure = "stop"`), "s1")
+			h.connected()
+			h.up.CloseConnections(websocket.ClosePolicyViolation, "token revoked")
+			var st *messages.StreamState
+			for st == nil || st.State == messages.StateConnected {
+				st = actortest.Expect[*messages.StreamState](t, h.probe)
+			}
+			if st.State != messages.StateAuthFailed {
+				t.Fatalf("after close 1008 in %s mode the state is %s (%s), want %s",
+					mode, st.State, st.LastError, messages.StateAuthFailed)
+			}
 		})
 	}
 }
