@@ -436,20 +436,27 @@ func (d *delivery) completedUpTo() uint64 {
 	return d.upTo
 }
 
-// flusher flushes and reports every flushEvery, and reopens on request.
+// flusher flushes and reports every flushEvery, and reopens on request. The tick is armed
+// again only once it has fired: idle flushes between ticks never push it back, so progress
+// reaches the cursor at least every flushEvery however steadily events arrive.
 func (d *delivery) flusher() {
 	defer close(d.flusherDone)
-	for {
-		tick := d.tick
-		t := d.clock.AfterFunc(d.flushEvery, func() {
+	tick := d.tick
+	var t Timer
+	arm := func() {
+		t = d.clock.AfterFunc(d.flushEvery, func() {
 			select {
 			case tick <- struct{}{}:
 			default:
 			}
 		})
+	}
+	arm()
+	for {
 		select {
 		case <-d.tick:
 			d.flushAndReport()
+			arm()
 		case <-d.idle:
 			d.flushOnly()
 		case <-d.reopen:
@@ -462,7 +469,6 @@ func (d *delivery) flusher() {
 			t.Stop()
 			return
 		}
-		t.Stop()
 	}
 }
 

@@ -213,6 +213,23 @@ func TestSinkFileDeliversAndReportsDone(t *testing.T) {
 	}
 }
 
+// A feed that never pauses for a whole flush_interval still gets its progress reported:
+// every event here ends in an idle flush, and the tick must not be pushed back by them.
+func TestSinkReportsProgressUnderSteadyTraffic(t *testing.T) {
+	h := newSinkHarness(t)
+	cfg := sinkCfg("archive", "file")
+	cfg.Path = filepath.Join(t.TempDir(), "events.ndjson")
+	pid := h.spawn(t, cfg, actors.Peers{Cursor: h.probe.PID})
+	const events = 20
+	for n := 1; n <= events; n++ {
+		deliver(h, pid, n, n)
+		actortest.Eventually(t, fmt.Sprintf("event %d flushed when idle", n), func() bool { return len(fileLines(cfg.Path)) == n })
+		h.clock.Advance(cfg.FlushInterval.Duration / 2)
+	}
+	// 20 half-intervals have passed, with no pause of a whole interval: about nine ticks.
+	actortest.Eventually(t, "SinkDone past event 10", func() bool { return h.doneUpTo("archive") >= 10 })
+}
+
 func TestSinkFileReopen(t *testing.T) {
 	h := newSinkHarness(t)
 	cfg := sinkCfg("archive", "file")

@@ -1,11 +1,14 @@
 package sinks
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"sync"
+
+	"github.com/rs/zerolog"
 
 	"holdfast/messages"
 )
@@ -33,14 +36,15 @@ type lines struct {
 	f     *os.File               // nil until the first flush, and after a failed reopen
 	dirty bool                   // written since the last fsync
 	sync  func(f *os.File) error // (*os.File).Sync; tests count calls
+	log   zerolog.Logger
 }
 
 func newStdout(w io.Writer) *lines {
 	return &lines{name: "stdout", out: w, limit: flushAt}
 }
 
-func newFile(path string, fsync bool) *lines {
-	return &lines{name: path, path: path, fsync: fsync, limit: flushAt, sync: (*os.File).Sync}
+func newFile(path string, fsync bool, log zerolog.Logger) *lines {
+	return &lines{name: path, path: path, fsync: fsync, limit: flushAt, sync: (*os.File).Sync, log: log}
 }
 
 // Write appends one line per event to the buffer. It fails only when the buffer is full and
@@ -80,6 +84,13 @@ func (l *lines) flushLocked() error {
 			}
 		}
 		n, err := l.out.Write(l.buf)
+		if err != nil && n > 0 && l.f != nil {
+			// A short write (a full disk) ended inside a line: cut it off again, so the
+			// file never holds half a line that a later append would extend.
+			if whole := bytes.LastIndexByte(l.buf[:n], '\n') + 1; whole < n && cutTail(l.f, int64(n-whole)) == nil {
+				n = whole
+			}
+		}
 		l.buf = l.buf[:copy(l.buf, l.buf[n:])] // keep what was not written
 		if n > 0 {
 			l.dirty = true
@@ -97,12 +108,64 @@ func (l *lines) flushLocked() error {
 	return nil
 }
 
+// openLocked opens the path for appending. A file whose last line has no newline (the
+// process died, or the disk filled, in the middle of a write) has that partial line cut
+// off first: the event in it was never reported done, so it comes again, whole.
 func (l *lines) openLocked() error {
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, fileMode)
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, fileMode)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", l.path, err)
 	}
+	cut, err := partialTail(f)
+	if err == nil && cut > 0 {
+		err = cutTail(f, cut)
+	}
+	if err != nil {
+		_ = f.Close()
+		return fmt.Errorf("open %s: %w", l.path, err)
+	}
+	if cut > 0 {
+		l.log.Warn().Str("path", l.path).Int64("bytes", cut).Msg("cut a partial last line")
+	}
 	l.f, l.out = f, f
+	return nil
+}
+
+// partialTail returns the length of what follows the last newline of f: 0 when f is empty
+// or ends in a newline.
+func partialTail(f *os.File) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
+		return 0, err // a device or a pipe has no tail to look at
+	}
+	size := fi.Size()
+	buf := make([]byte, 4096)
+	for end := size; end > 0; {
+		start := max(end-int64(len(buf)), 0)
+		n, err := f.ReadAt(buf[:end-start], start)
+		if err != nil && n < int(end-start) {
+			return 0, fmt.Errorf("read tail: %w", err)
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			return size - (start + int64(i) + 1), nil
+		}
+		end = start
+	}
+	return size, nil // not one newline: the whole file is a partial line
+}
+
+// cutTail truncates the last n bytes off f.
+func cutTail(f *os.File, n int64) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("truncate: %w", err)
+	}
+	if !fi.Mode().IsRegular() || n > fi.Size() {
+		return fmt.Errorf("truncate %s: cannot cut %d bytes", f.Name(), n)
+	}
+	if err := f.Truncate(fi.Size() - n); err != nil {
+		return fmt.Errorf("truncate: %w", err)
+	}
 	return nil
 }
 

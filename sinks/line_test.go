@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,7 +122,7 @@ func TestFileFsync(t *testing.T) {
 		{"fsync off: never", false, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newFile(filepath.Join(t.TempDir(), "f"), tt.fsync)
+			s := newFile(filepath.Join(t.TempDir(), "f"), tt.fsync, zerolog.Nop())
 			syncs := 0
 			s.sync = func(f *os.File) error { syncs++; return f.Sync() }
 			for _, batch := range [][]messages.Event{events("a"), nil, events("b")} {
@@ -144,7 +145,7 @@ func TestFileFsync(t *testing.T) {
 
 func TestFileReopenAfterRename(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.ndjson")
-	s := newFile(path, false)
+	s := newFile(path, false, zerolog.Nop())
 	defer s.Close()
 	ctx := context.Background()
 	if err := s.Write(ctx, events("before")); err != nil {
@@ -180,7 +181,7 @@ func TestFileDiskFullKeepsData(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full")
 	}
-	s := newFile("/dev/full", false)
+	s := newFile("/dev/full", false, zerolog.Nop())
 	s.limit = 16
 	ctx := context.Background()
 	if err := s.Write(ctx, events("first")); err != nil {
@@ -217,7 +218,7 @@ func TestFileDiskFullKeepsData(t *testing.T) {
 
 func TestFileClosedUnderneathKeepsData(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out")
-	s := newFile(path, true)
+	s := newFile(path, true, zerolog.Nop())
 	ctx := context.Background()
 	if err := s.Write(ctx, events("a")); err != nil {
 		t.Fatal(err)
@@ -252,7 +253,7 @@ func TestFileSharedByTwoSinks(t *testing.T) {
 	const n = 400
 	var wg sync.WaitGroup
 	for w := range 2 {
-		s := newFile(path, false)
+		s := newFile(path, false, zerolog.Nop())
 		s.limit = 512
 		wg.Add(1)
 		go func() {
@@ -286,5 +287,93 @@ func TestFileSharedByTwoSinks(t *testing.T) {
 	}
 	if len(seen) != 2*n {
 		t.Errorf("got %d distinct lines, want %d", len(seen), 2*n)
+	}
+}
+
+// shortWriter writes the first n bytes it is given to w, then fails like a full disk.
+type shortWriter struct {
+	w io.Writer
+	n int
+}
+
+func (s *shortWriter) Write(p []byte) (int, error) {
+	k := min(len(p), s.n)
+	s.n -= k
+	n, err := s.w.Write(p[:k])
+	if err == nil && n < len(p) {
+		err = syscall.ENOSPC
+	}
+	return n, err
+}
+
+// A write that fails part-way through a line never leaves that half line in the file, and
+// a later sink on the same path appends only whole lines.
+func TestFileShortWriteLeavesWholeLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out")
+	ctx := context.Background()
+	s := newFile(path, false, zerolog.Nop())
+	if err := s.Write(ctx, events("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	s.out = &shortWriter{w: s.f, n: len("two\nthr")} // the disk fills inside "three"
+	if err := s.Write(ctx, events("two", "three")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Flush: got %v, want ENOSPC", err)
+	}
+	if got, want := readFile(t, path), "one\ntwo\n"; got != want {
+		t.Fatalf("after the short write: file %q, want %q", got, want)
+	}
+	if got, want := string(s.buf), "three\n"; got != want {
+		t.Fatalf("after the short write: buffer %q, want %q", got, want)
+	}
+	// Stopping while the disk is still full: the rest is reported lost, the file stays whole.
+	if err := s.Close(); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Close: got %v, want ENOSPC", err)
+	}
+	next := newFile(path, false, zerolog.Nop())
+	if err := next.Write(ctx, events("three", "four")); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readFile(t, path), "one\ntwo\nthree\nfour\n"; got != want {
+		t.Errorf("after restart: file %q, want %q", got, want)
+	}
+}
+
+// A file left with a partial last line (a crash mid-write) gets that line cut on open, so
+// the next event starts a line of its own.
+func TestFileCutsPartialTailOnOpen(t *testing.T) {
+	for _, tt := range []struct {
+		name, before, want string
+	}{
+		{"partial tail", "{\"a\":1}\n{\"a\":2", "{\"a\":1}\nnext\n"},
+		{"only a partial line", "{\"a\":", "next\n"},
+		{"whole lines", "{\"a\":1}\n", "{\"a\":1}\nnext\n"},
+		{"empty", "", "next\n"},
+		{"long partial tail", "x\n" + strings.Repeat("y", 10000), "x\nnext\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "out")
+			if err := os.WriteFile(path, []byte(tt.before), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s := newFile(path, false, zerolog.Nop())
+			if err := s.Write(context.Background(), events("next")); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if got := readFile(t, path); got != tt.want {
+				t.Errorf("file %.40q, then an event: got %.60q, want %q", tt.before, got, tt.want)
+			}
+		})
 	}
 }

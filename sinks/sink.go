@@ -90,7 +90,7 @@ func New(cfg config.SinkConfig, stdout io.Writer, log zerolog.Logger) (Sink, err
 		if cfg.Path == "" {
 			return nil, fmt.Errorf("sink %s: file needs a path", cfg.Name)
 		}
-		return newFile(cfg.Path, cfg.Fsync), nil
+		return newFile(cfg.Path, cfg.Fsync, log), nil
 	case KindExec:
 		if len(cfg.Command) == 0 || cfg.Command[0] == "" {
 			return nil, fmt.Errorf("sink %s: exec needs a command", cfg.Name)
