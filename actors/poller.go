@@ -186,6 +186,7 @@ func (p *Poller) handle(ctx actor.Context, msg *polled) {
 	if p.env.Metrics != nil {
 		p.env.Metrics.PollRequests.WithLabelValues(p.cfg.Name, result).Inc()
 	}
+	p.reportResult(ctx, msg.err)
 	if p.jitter != nil {
 		next = p.jitter(next)
 	}
@@ -250,4 +251,16 @@ func (p *Poller) auth() (poll.Auth, error) {
 		v = a.Scheme + " " + v
 	}
 	return poll.Auth{Header: a.Header, Value: v}, nil
+}
+
+// reportResult tells the status owner how the last poll went: readiness needs it.
+func (p *Poller) reportResult(ctx actor.Context, err error) {
+	if p.env.Status == nil {
+		return
+	}
+	res := &messages.PollResult{Stream: p.cfg.Name, At: p.env.Clock.Now()}
+	if err != nil {
+		res.Err = err.Error()
+	}
+	ctx.Send(p.env.Status, res)
 }

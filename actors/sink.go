@@ -51,12 +51,13 @@ const lineBatch = 64
 // delivers it again. A restart (which follows only a bug in the sink) loses it: the next
 // incarnation's SinkDone reports later offsets.
 type Sink struct {
-	log   zerolog.Logger
-	env   Env
-	cfg   config.SinkConfig
-	peers Peers
-	out   io.Writer
-	abort <-chan struct{} // closed once Stop or Restart is posted: a blocked hand-off gives up
+	log    zerolog.Logger
+	env    Env
+	cfg    config.SinkConfig
+	stream string
+	peers  Peers
+	out    io.Writer
+	abort  <-chan struct{} // closed once Stop or Restart is posted: a blocked hand-off gives up
 
 	d *delivery // nil before Started and after teardown
 }
@@ -71,7 +72,7 @@ func SinkProps(env Env, cfg config.SinkConfig, stream string, peers Peers, out i
 	gate := &sinkGate{}
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &Sink{log: env.Named(SinkPrefix+cfg.Name).With().Str("stream", stream).Logger(),
-			env: env, cfg: cfg, peers: peers, out: out, abort: gate.next()}
+			env: env, cfg: cfg, stream: stream, peers: peers, out: out, abort: gate.next()}
 	}, actor.WithMailbox(BoundedMailbox(cfg.Buffer, gate)))
 }
 
@@ -152,6 +153,7 @@ func (s *Sink) start(ctx actor.Context) {
 		}
 	}
 	d.batchMax = batch
+	d.health = s.newHealth(ctx, d.lines)
 	d.in = make(chan item, workers*batch)
 	d.stopCtx, d.stop = context.WithCancel(context.Background())
 	d.writeCtx, d.cancelWrite = context.WithCancel(context.Background())
@@ -174,6 +176,7 @@ func (s *Sink) accept(it item) {
 		d.track(it.ev.Offset)
 	}
 	d.m.inFlight.Inc()
+	d.health.accepted(1)
 	select {
 	case d.in <- it:
 	case <-s.abort: // stopping: not done, so the cursor stays behind it
@@ -224,6 +227,7 @@ type delivery struct {
 	batchWait  time.Duration
 	flushEvery time.Duration
 	m          sinkMetrics
+	health     *sinkHealth // nil without a status owner
 
 	in          chan item
 	stopCtx     context.Context // cancelled at teardown: no retries, no more waiting
@@ -320,6 +324,7 @@ func (d *delivery) deliver(batch []item, evs []messages.Event) []messages.Event 
 		if err == nil {
 			d.m.latency.Observe(d.clock.Now().Sub(start).Seconds())
 			d.m.delivered.Add(float64(len(batch)))
+			d.health.wrote(len(batch))
 			d.complete(batch)
 			return evs
 		}
@@ -327,7 +332,9 @@ func (d *delivery) deliver(batch []item, evs []messages.Event) []messages.Event 
 			d.abandon(batch) // at shutdown: neither retried nor dead-lettered
 			return evs
 		}
-		if sinks.IsPermanent(err) || (d.maxRetries >= 0 && attempt > d.maxRetries) {
+		giveUp := sinks.IsPermanent(err) || (d.maxRetries >= 0 && attempt > d.maxRetries)
+		d.health.failed(err, !giveUp)
+		if giveUp {
 			d.giveUp(batch, err, attempt)
 			return evs
 		}
@@ -374,6 +381,7 @@ func (d *delivery) sleep(delay time.Duration) bool {
 // giveUp dead-letters batch, or logs it at Error when there is nowhere to send it.
 func (d *delivery) giveUp(batch []item, err error, attempts int) {
 	d.m.deadLettered.Add(float64(len(batch)))
+	d.health.gaveUp(len(batch))
 	reason := err.Error()
 	for _, it := range batch {
 		if d.deadLetter != nil {
@@ -421,6 +429,7 @@ func (d *delivery) abandon(batch []item) {
 	d.mu.Lock()
 	d.abandoned += len(batch)
 	d.mu.Unlock()
+	d.health.dropped(len(batch))
 	d.m.inFlight.Sub(float64(len(batch)))
 }
 
@@ -475,15 +484,20 @@ func (d *delivery) flusher() {
 // flushOnly flushes between ticks; progress is still reported once per tick, so the cursor
 // actor's load does not grow with the event rate.
 func (d *delivery) flushOnly() {
-	if err := d.call("flush", d.sink.Flush); err != nil {
+	err := d.call("flush", d.sink.Flush)
+	d.health.flushResult(err)
+	if err != nil {
 		d.log.Debug().Err(err).Msg("idle flush") // the next tick retries it and reports
 	}
 }
 
 // flushAndReport flushes what the workers wrote, then tells the cursor how far it got.
 func (d *delivery) flushAndReport() {
+	defer d.health.report(false)
 	upTo := d.completedUpTo() // read first: the Flush below covers everything written by now
-	if err := d.call("flush", d.sink.Flush); err != nil {
+	err := d.call("flush", d.sink.Flush)
+	d.health.flushResult(err)
+	if err != nil {
 		d.flushFailures++
 		switch {
 		case d.flushFailures == 1:

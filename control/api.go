@@ -15,18 +15,52 @@ import (
 
 // StatusResponse is the body of GET /v1/streams. Streams are sorted by name.
 type StatusResponse struct {
+	Time    *time.Time     `json:"time,omitempty"` // when the daemon took the snapshot; ages count from it
 	Streams []StreamStatus `json:"streams"`
+}
+
+// ReadyResponse is the body of GET /readyz, 200 or 503.
+type ReadyResponse struct {
+	Ready    bool          `json:"ready"`
+	Draining bool          `json:"draining,omitempty"` // shutting down: nothing is ready
+	NotReady []NotReadyRow `json:"not_ready"`          // one entry per stream that is not ready
+	Error    string        `json:"error,omitempty"`    // status could not be read
+}
+
+// NotReadyRow names a stream that is not ready and why.
+type NotReadyRow struct {
+	Stream  string   `json:"stream"`
+	State   string   `json:"state"`
+	Reasons []string `json:"reasons"`
+}
+
+// SinkStatus is one sink of a stream (each stream has its own copy of a sink).
+type SinkStatus struct {
+	Name           string     `json:"name"`
+	Kind           string     `json:"kind"`
+	State          string     `json:"state"`                   // ok|failing|unhealthy
+	FailingSince   *time.Time `json:"failing_since,omitempty"` // absent while writing
+	UnhealthyAfter string     `json:"unhealthy_after"`         // as a Go duration; "0s" = never
+	LastError      string     `json:"last_error"`              // "" before the first failure
+	LastErrorAt    *time.Time `json:"last_error_at,omitempty"`
+	Delivered      uint64     `json:"delivered"`     // events written, flushed or delivered
+	Retries        uint64     `json:"retries"`       // failed attempts that were retried
+	DeadLettered   uint64     `json:"dead_lettered"` // events given up on
+	Backlog        int        `json:"backlog"`       // events accepted and not yet finished
 }
 
 // StreamStatus is one stream in StatusResponse.
 type StreamStatus struct {
 	Name        string      `json:"name"`
 	State       string      `json:"state"`                   // connecting|connected|backoff|polling|auth_failed|failed|stopped
+	Ready       bool        `json:"ready"`                   // delivering: connected or polling successfully, no sink unhealthy
+	NotReady    []string    `json:"not_ready,omitempty"`     // why not
 	Via         string      `json:"via"`                     // websocket|poll, or "" when events arrive by neither
 	Attempt     int         `json:"attempt"`                 // reconnect attempts since the link was last stable
 	MaxAttempts int         `json:"max_attempts"`            // 0 = never gives up
 	Since       *time.Time  `json:"since,omitempty"`         // when State began
-	LastError   string      `json:"last_error"`              // "" when none
+	LastError   string      `json:"last_error"`              // the current mode's last error (socket, or poll while polling); "" when none
+	LastErrorAt *time.Time  `json:"last_error_at,omitempty"` // when it happened
 	RetryIn     string      `json:"retry_in,omitempty"`      // next reconnect delay as a Go duration ("4s"); absent when none
 	Queue       QueueStatus `json:"queue"`                   // outbound queue
 	EventsIn    uint64      `json:"events_in"`               // inbound events routed
@@ -35,6 +69,9 @@ type StreamStatus struct {
 	Gaps        uint64      `json:"gaps"`                    // jumps seen in a numeric cursor
 	GapEvents   uint64      `json:"gap_events"`              // events missing across those jumps
 	LastEventAt *time.Time  `json:"last_event_at,omitempty"` // absent before the first event
+	// LastEventAge is the seconds from the last event to Time; absent before the first event.
+	LastEventAge *float64     `json:"last_event_age_seconds,omitempty"`
+	Sinks        []SinkStatus `json:"sinks"` // sorted by name
 }
 
 // QueueStatus is a stream's outbound queue in StreamStatus.
@@ -63,15 +100,19 @@ func toResponse(st *messages.Status) StatusResponse {
 	if st == nil {
 		return out
 	}
+	out.Time = timePtr(st.Now)
 	for _, s := range st.Streams {
 		row := StreamStatus{
 			Name:        s.Stream,
 			State:       s.State,
+			Ready:       s.Ready,
+			NotReady:    s.NotReady,
 			Via:         s.Via,
 			Attempt:     s.Attempt,
 			MaxAttempts: s.MaxAttempts,
 			Since:       timePtr(s.Since),
 			LastError:   s.LastError,
+			LastErrorAt: timePtr(s.LastErrorAt),
 			Queue: QueueStatus{
 				Depth:   s.Queue.Depth,
 				Bytes:   s.Queue.Bytes,
@@ -88,6 +129,26 @@ func toResponse(st *messages.Status) StatusResponse {
 		}
 		if s.RetryIn > 0 {
 			row.RetryIn = s.RetryIn.String()
+		}
+		if !s.Router.LastEventAt.IsZero() && !st.Now.IsZero() {
+			age := max(st.Now.Sub(s.Router.LastEventAt), 0).Seconds()
+			row.LastEventAge = &age
+		}
+		row.Sinks = make([]SinkStatus, 0, len(s.Sinks))
+		for _, sk := range s.Sinks {
+			row.Sinks = append(row.Sinks, SinkStatus{
+				Name:           sk.Sink,
+				Kind:           sk.Kind,
+				State:          sk.State,
+				FailingSince:   timePtr(sk.FailingSince),
+				UnhealthyAfter: sk.UnhealthyAfter.String(),
+				LastError:      sk.LastError,
+				LastErrorAt:    timePtr(sk.LastErrorAt),
+				Delivered:      sk.Delivered,
+				Retries:        sk.Retries,
+				DeadLettered:   sk.DeadLettered,
+				Backlog:        sk.Backlog,
+			})
 		}
 		out.Streams = append(out.Streams, row)
 	}

@@ -117,11 +117,19 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 	return nil
 }
 
-// RenderStatus writes s as an aligned table, one stream per line, and returns the
-// writer's error. Times are UTC.
+// RenderStatus writes s as aligned tables: one line per stream, then one per sink of each
+// stream, then the reasons of every stream that is not ready. It returns the writer's
+// error. Times are UTC; ages count from the daemon's snapshot time.
+//
+// REJECTED counts inbound frames that could not be routed (not JSON, no type, binary);
+// LAST EVENT is the age of the newest routed event.
 func RenderStatus(w io.Writer, s StatusResponse) error {
+	now := time.Time{}
+	if s.Time != nil {
+		now = *s.Time
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STREAM\tSTATE\tVIA\tATTEMPT\tSINCE\tQUEUE\tEVENTS\tERRORS\tLAST ERROR")
+	fmt.Fprintln(tw, "STREAM\tSTATE\tREADY\tVIA\tATTEMPT\tSINCE\tQUEUE\tEVENTS\tLAST EVENT\tREJECTED\tLAST ERROR")
 	for _, r := range s.Streams {
 		state := r.State
 		if r.RetryIn != "" {
@@ -142,10 +150,78 @@ func RenderStatus(w io.Writer, s StatusResponse) error {
 		if lost := r.Queue.Dropped + r.Queue.Expired; lost > 0 {
 			queue += fmt.Sprintf(" (%d lost)", lost)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n",
-			oneLine(r.Name), state, dash(r.Via), attempt, since, queue, r.EventsIn, r.ParseErrors, dash(oneLine(r.LastError)))
+		lastEvent := "-"
+		if r.LastEventAge != nil {
+			lastEvent = ageString(time.Duration(*r.LastEventAge*float64(time.Second))) + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n",
+			oneLine(r.Name), state, yesNo(r.Ready), dash(r.Via), attempt, since, queue, r.EventsIn, lastEvent,
+			r.ParseErrors, lastError(r.LastError, r.LastErrorAt, now))
 	}
-	return tw.Flush()
+	sinks := 0
+	for _, r := range s.Streams {
+		sinks += len(r.Sinks)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if sinks > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(tw, "SINK\tSTREAM\tKIND\tSTATE\tDELIVERED\tRETRIES\tDEAD-LETTERED\tBACKLOG\tLAST ERROR")
+		for _, r := range s.Streams {
+			for _, k := range r.Sinks {
+				state := k.State
+				if k.FailingSince != nil && !now.IsZero() {
+					state += " for " + ageString(now.Sub(*k.FailingSince))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", oneLine(k.Name), oneLine(r.Name), k.Kind, state,
+					k.Delivered, k.Retries, k.DeadLettered, k.Backlog, lastError(k.LastError, k.LastErrorAt, now))
+			}
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range s.Streams {
+		for _, why := range r.NotReady {
+			if _, err := fmt.Fprintf(w, "not ready: %s: %s\n", oneLine(r.Name), oneLine(why)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// lastError is "msg (3.2s ago)", or "-" when there is none.
+func lastError(msg string, at *time.Time, now time.Time) string {
+	if msg == "" {
+		return "-"
+	}
+	msg = oneLine(msg)
+	if at != nil && !now.IsZero() {
+		msg += " (" + ageString(now.Sub(*at)) + " ago)"
+	}
+	return msg
+}
+
+// ageString rounds d for people: "850ms", "3.2s", "4m10s".
+func ageString(d time.Duration) string {
+	d = max(d, 0)
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 func dash(s string) string {

@@ -372,7 +372,7 @@ func TestClientSend(t *testing.T) {
 
 func TestDrain(t *testing.T) {
 	b := newFake("a")
-	b.status = &messages.Status{Streams: []messages.StreamStatus{{StreamState: messages.StreamState{Stream: "a", State: messages.StateConnected}}}}
+	b.status = &messages.Status{Streams: []messages.StreamStatus{{StreamState: messages.StreamState{Stream: "a", State: messages.StateConnected}, Ready: true}}}
 	s, c := start(t, config.ControlConfig{}, "", b, nil, nil)
 	if code, _ := call(t, c, http.MethodGet, "/readyz", nil, ""); code != 200 {
 		t.Fatalf("readyz before Drain = %d, want 200", code)
@@ -393,8 +393,8 @@ func TestDrain(t *testing.T) {
 }
 
 func TestHealthAndReady(t *testing.T) {
-	row := func(name, state string) messages.StreamStatus {
-		return messages.StreamStatus{StreamState: messages.StreamState{Stream: name, State: state}}
+	row := func(name, state string, why ...string) messages.StreamStatus {
+		return messages.StreamStatus{StreamState: messages.StreamState{Stream: name, State: state}, Ready: len(why) == 0, NotReady: why}
 	}
 	for _, tt := range []struct {
 		name      string
@@ -405,11 +405,14 @@ func TestHealthAndReady(t *testing.T) {
 		ready     int
 		readyBody string
 	}{
-		{"no streams", nil, nil, nil, 200, 200, "ok"},
-		{"connected and polling", []messages.StreamStatus{row("a", "connected"), row("b", "polling")}, nil, nil, 200, 200, "ok"},
-		{"one in backoff", []messages.StreamStatus{row("a", "connected"), row("b", "backoff"), row("c", "auth_failed")}, nil, nil, 200, 503, "b (backoff), c (auth_failed)"},
-		{"status unavailable", nil, context.DeadlineExceeded, nil, 200, 503, "status unavailable"},
-		{"actor system stuck", nil, nil, context.DeadlineExceeded, 503, 200, "ok"},
+		{"no streams", nil, nil, nil, 200, 200, `{"ready":true,"not_ready":[]}`},
+		{"connected and polling", []messages.StreamStatus{row("a", "connected"), row("b", "polling")}, nil, nil, 200, 200, `{"ready":true,"not_ready":[]}`},
+		{"one in backoff", []messages.StreamStatus{row("a", "connected"), row("b", "backoff", "stream backoff: dial refused"),
+			row("c", "connected", "sink hook failing for 2m0s (unhealthy_after 1m0s): 400")}, nil, nil, 200, 503,
+			`{"ready":false,"not_ready":[{"stream":"b","state":"backoff","reasons":["stream backoff: dial refused"]},` +
+				`{"stream":"c","state":"connected","reasons":["sink hook failing for 2m0s (unhealthy_after 1m0s): 400"]}]}`},
+		{"status unavailable", nil, context.DeadlineExceeded, nil, 200, 503, `"error":"status unavailable`},
+		{"actor system stuck", nil, nil, context.DeadlineExceeded, 503, 200, `{"ready":true,"not_ready":[]}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			b := newFake()
@@ -490,19 +493,30 @@ func TestStatusJSON(t *testing.T) {
 
 func TestRenderStatus(t *testing.T) {
 	since := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	now, age, failing, errAt := since.Add(time.Hour), 3.25, since.Add(58*time.Minute), since.Add(59*time.Minute+55*time.Second)
 	var out bytes.Buffer
-	err := RenderStatus(&out, StatusResponse{Streams: []StreamStatus{
-		{Name: "alpha", State: "connected", Via: "websocket", Since: &since, EventsIn: 1200, Queue: QueueStatus{Depth: 0}},
+	err := RenderStatus(&out, StatusResponse{Time: &now, Streams: []StreamStatus{
+		{Name: "alpha", State: "connected", Ready: true, Via: "websocket", Since: &since, EventsIn: 1200, LastEventAge: &age,
+			Queue: QueueStatus{Depth: 0}, Sinks: []SinkStatus{{Name: "out", Kind: "file", State: "ok", Delivered: 1200}}},
 		{Name: "beta-long-name", State: "backoff", RetryIn: "4s", Attempt: 3, MaxAttempts: 10, Since: &since,
-			Queue: QueueStatus{Depth: 12, Dropped: 2, Expired: 1}, ParseErrors: 7, LastError: "dial: connection\nrefused"},
+			Queue: QueueStatus{Depth: 12, Dropped: 2, Expired: 1}, ParseErrors: 7, LastError: "dial: connection\nrefused", LastErrorAt: &errAt,
+			NotReady: []string{"stream backoff: dial: connection refused", "sink hook failing for 2m0s (unhealthy_after 1m0s): 400"},
+			Sinks: []SinkStatus{{Name: "hook", Kind: "webhook", State: "unhealthy", FailingSince: &failing, Retries: 4, DeadLettered: 9,
+				Backlog: 2, LastError: "post: 400 Bad Request", LastErrorAt: &errAt}}},
 	}})
 	if err != nil {
 		t.Fatalf("RenderStatus: %v", err)
 	}
 	want := "" +
-		"STREAM          STATE                  VIA        ATTEMPT  SINCE                 QUEUE        EVENTS  ERRORS  LAST ERROR\n" +
-		"alpha           connected              websocket  -        2025-03-01T12:00:00Z  0            1200    0       -\n" +
-		"beta-long-name  backoff (retry in 4s)  -          3/10     2025-03-01T12:00:00Z  12 (3 lost)  0       7       dial: connection refused\n"
+		"STREAM          STATE                  READY  VIA        ATTEMPT  SINCE                 QUEUE        EVENTS  LAST EVENT  REJECTED  LAST ERROR\n" +
+		"alpha           connected              yes    websocket  -        2025-03-01T12:00:00Z  0            1200    3.3s ago    0         -\n" +
+		"beta-long-name  backoff (retry in 4s)  no     -          3/10     2025-03-01T12:00:00Z  12 (3 lost)  0       -           7         dial: connection refused (5s ago)\n" +
+		"\n" +
+		"SINK  STREAM          KIND     STATE               DELIVERED  RETRIES  DEAD-LETTERED  BACKLOG  LAST ERROR\n" +
+		"out   alpha           file     ok                  1200       0        0              0        -\n" +
+		"hook  beta-long-name  webhook  unhealthy for 2m0s  0          4        9              2        post: 400 Bad Request (5s ago)\n" +
+		"not ready: beta-long-name: stream backoff: dial: connection refused\n" +
+		"not ready: beta-long-name: sink hook failing for 2m0s (unhealthy_after 1m0s): 400\n"
 	if out.String() != want {
 		t.Errorf("RenderStatus output:\n%s\nwant:\n%s", out.String(), want)
 	}

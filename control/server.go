@@ -322,26 +322,35 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	s.writeText(w, http.StatusOK, "ok")
 }
 
+// handleReady answers 200 when every stream is delivering (messages.StreamStatus.Ready),
+// else 503; the JSON body names each stream that is not ready and why.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	out := ReadyResponse{NotReady: []NotReadyRow{}}
 	if s.draining.Load() {
-		s.writeText(w, http.StatusServiceUnavailable, "not ready: draining")
+		out.Draining = true
+		s.writeJSON(w, http.StatusServiceUnavailable, out)
 		return
 	}
-	st, ok := s.status(w, r)
-	if !ok {
+	ctx, cancel := context.WithTimeout(r.Context(), backendTimeout)
+	defer cancel()
+	st, err := s.b.Status(ctx)
+	if err != nil {
+		s.log.Warn().Err(err).Msg("status unavailable")
+		out.Error = "status unavailable: " + err.Error()
+		s.writeJSON(w, http.StatusServiceUnavailable, out)
 		return
 	}
-	var notReady []string
-	for _, row := range toResponse(st).Streams {
-		if row.State != messages.StateConnected && row.State != messages.StatePolling {
-			notReady = append(notReady, fmt.Sprintf("%s (%s)", row.Name, row.State))
+	for _, row := range st.Streams {
+		if !row.Ready {
+			out.NotReady = append(out.NotReady, NotReadyRow{Stream: row.Stream, State: row.State, Reasons: row.NotReady})
 		}
 	}
-	if len(notReady) > 0 {
-		s.writeText(w, http.StatusServiceUnavailable, "not ready: "+strings.Join(notReady, ", "))
+	if len(out.NotReady) > 0 {
+		s.writeJSON(w, http.StatusServiceUnavailable, out)
 		return
 	}
-	s.writeText(w, http.StatusOK, "ok")
+	out.Ready = true
+	s.writeJSON(w, http.StatusOK, out)
 }
 
 // parseBody splits a body into compact JSON objects, all or none. With ndjson each non-blank

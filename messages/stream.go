@@ -22,6 +22,7 @@ type StreamState struct {
 	MaxAttempts int
 	Since       time.Time
 	LastError   string
+	LastErrorAt time.Time // when LastError happened; zero when none
 	RetryIn     time.Duration
 }
 
@@ -31,11 +32,16 @@ type GetStatus struct{}
 // StreamStatus is one stream's row in Status.
 type StreamStatus struct {
 	StreamState
-	Queue  QueueStats
-	Router RouterStats
+	Queue    QueueStats
+	Router   RouterStats
+	Poll     PollResult  // the last poll request's outcome; zero At before the first
+	Sinks    []SinkStats // sorted by sink name
+	Ready    bool        // delivering: see supervisor.Readiness
+	NotReady []string    // why not, one reason each; empty when Ready
 }
 
 // Status answers GetStatus.
 type Status struct {
+	Now     time.Time // when the snapshot was taken, for ages
 	Streams []StreamStatus
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -66,6 +67,12 @@ func (r *Root) Receive(ctx actor.Context) {
 		r.row(msg.Stream).Router = *msg
 	case *messages.QueueStats:
 		r.row(msg.Stream).Queue = *msg
+	case *messages.SinkStats:
+		r.sinkStats(msg)
+	case *messages.PollResult:
+		if _, ok := r.streams[msg.Stream]; ok {
+			r.row(msg.Stream).Poll = *msg
+		}
 	case *messages.GetStatus:
 		ctx.Respond(r.snapshot())
 	case *messages.Reload:
@@ -100,11 +107,38 @@ func (r *Root) snapshot() *messages.Status {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	out := &messages.Status{Streams: make([]messages.StreamStatus, 0, len(names))}
+	now := r.env.Clock.Now()
+	out := &messages.Status{Now: now, Streams: make([]messages.StreamStatus, 0, len(names))}
 	for _, name := range names {
-		out.Streams = append(out.Streams, *r.row(name))
+		row := *r.row(name)
+		row.Sinks = slices.Clone(row.Sinks)
+		for i := range row.Sinks {
+			row.Sinks[i].State = SinkState(row.Sinks[i], now)
+		}
+		if row.State == messages.StatePolling && row.Poll.Err != "" {
+			row.LastError, row.LastErrorAt = row.Poll.Err, row.Poll.At // the current mode's error
+		}
+		row.Ready, row.NotReady = Readiness(&row, now)
+		out.Streams = append(out.Streams, row)
 	}
 	return out
+}
+
+// sinkStats keeps a sink's latest report in its stream's row, sorted by sink name. Reports
+// of streams that are gone (a late one from a stopped sink) are dropped.
+func (r *Root) sinkStats(msg *messages.SinkStats) {
+	if _, ok := r.streams[msg.Stream]; !ok {
+		return
+	}
+	row := r.row(msg.Stream)
+	i, found := slices.BinarySearchFunc(row.Sinks, msg.Sink, func(s messages.SinkStats, name string) int {
+		return strings.Compare(s.Sink, name)
+	})
+	if found {
+		row.Sinks[i] = *msg
+	} else {
+		row.Sinks = slices.Insert(row.Sinks, i, *msg)
+	}
 }
 
 func (r *Root) checkAllFailed() {

@@ -288,7 +288,7 @@ func (s *Stream) setState(state, lastErr string, retryIn time.Duration) {
 	st.Stream, st.State, st.Via, st.Attempt, st.MaxAttempts = s.cfg.Stream.Name, state, via, s.attempts, s.cfg.Stream.Reconnect.MaxAttempts
 	st.RetryIn = retryIn
 	if lastErr != "" {
-		st.LastError = lastErr
+		st.LastError, st.LastErrorAt = lastErr, now
 	}
 	s.state = st
 	if m := s.env.Metrics; m != nil {
