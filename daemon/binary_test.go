@@ -951,7 +951,7 @@ func TestControlAPIThroughDaemon(t *testing.T) {
 			code, body = h.call("GET", "/readyz", token, "", "")
 			return code == http.StatusServiceUnavailable
 		})
-		if !strings.Contains(body, "a (") {
+		if !strings.Contains(body, `"stream":"a"`) {
 			t.Errorf("/readyz body = %q, want it to name stream a", body)
 		}
 		up.RefuseUpgrades(0, "")
