@@ -120,7 +120,7 @@ func (r *Router) route(ctx actor.Context, f *messages.FrameReceived) {
 	r.countEvent(f.Type)
 	if len(sinks) > 0 {
 		line := messages.AppendEnvelope(make([]byte, 0, len(f.Data)+160), r.cfg.Stream, f.Type, f.Via, f.At, f.Data)
-		ev := messages.Event{Stream: r.cfg.Stream, Type: f.Type, Offset: r.offset, Line: line}
+		ev := messages.Event{Stream: r.cfg.Stream, Type: f.Type, Offset: r.offset, Cursor: f.Cursor, Line: line}
 		for _, name := range sinks {
 			ctx.Send(r.peers.Sinks[name], &messages.Deliver{Event: ev})
 		}

@@ -151,9 +151,14 @@ func (s *Sink) start(ctx actor.Context) {
 		if s.cfg.Mode != sinks.ModePipe {
 			workers, batch = max(s.cfg.Concurrency, 1), 1
 		}
+	case sinks.KindNATS:
+		batch = max(s.cfg.MaxPending, 1) // one worker: at most max_pending unacknowledged
 	}
 	d.batchMax = batch
 	d.health = s.newHealth(ctx, d.lines)
+	if rc, ok := sk.(sinks.Reconnector); ok {
+		s.watchReconnects(rc, d.health)
+	}
 	d.in = make(chan item, workers*batch)
 	d.stopCtx, d.stop = context.WithCancel(context.Background())
 	d.writeCtx, d.cancelWrite = context.WithCancel(context.Background())
@@ -182,6 +187,17 @@ func (s *Sink) accept(it item) {
 	case <-s.abort: // stopping: not done, so the cursor stays behind it
 		d.abandon([]item{it})
 	}
+}
+
+// watchReconnects counts the sink's connection's reconnects in metrics and status.
+func (s *Sink) watchReconnects(rc sinks.Reconnector, h *sinkHealth) {
+	m, name := s.env.Metrics, s.cfg.Name
+	rc.OnReconnect(func() {
+		if m != nil {
+			m.SinkReconnects.WithLabelValues(name).Inc()
+		}
+		h.reconnected()
+	})
 }
 
 // teardown stops accepting, gives the workers sinkStopGrace to finish what they hold (one

@@ -79,6 +79,17 @@ func (h *sinkHealth) wrote(n int) {
 	}
 }
 
+// reconnected counts a reconnect of the sink's own connection and reports it at once.
+func (h *sinkHealth) reconnected() {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	h.st.Reconnects++
+	h.mu.Unlock()
+	h.report(true)
+}
+
 // flushed records a successful flush of a line sink.
 func (h *sinkHealth) flushed() {
 	if h == nil || !h.lines {

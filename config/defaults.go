@@ -52,6 +52,28 @@ const (
 	MaxBatch       = 10000
 )
 
+// Defaults for the nats sink and NATSConnConfig.
+const (
+	DefaultNATSURL             = "nats://127.0.0.1:4222"
+	DefaultNATSConnectionName  = "holdfast"
+	DefaultNATSSubject         = "holdfast.{stream}.{type}"
+	DefaultNATSJetStream       = "HOLDFAST"
+	DefaultNATSStorage         = "file"
+	DefaultNATSReplicas        = 1
+	DefaultNATSRetention       = "limits"
+	DefaultNATSDuplicateWindow = 2 * time.Minute
+	DefaultNATSMaxPending      = 256
+	DefaultNATSTimeout         = 10 * time.Second
+)
+
+// Defaults for ClusterConfig.
+const (
+	DefaultClusterBucket   = "holdfast"
+	DefaultClusterLeaseTTL = 10 * time.Second
+	DefaultClusterSlack    = 0
+	DefaultClusterReplicas = 1
+)
+
 // Defaults for StreamConfig.
 const (
 	DefaultReadLimit        = 1 * MiB
@@ -156,6 +178,32 @@ func DefaultSinkConfig() SinkConfig {
 		BatchWait:     Duration{DefaultBatchWait},
 
 		UnhealthyAfter: Duration{DefaultUnhealthyAfter},
+		NATSConnConfig: NATSConnConfig{
+			URLs:           []string{DefaultNATSURL},
+			ConnectionName: DefaultNATSConnectionName,
+		},
+		Subject:         DefaultNATSSubject,
+		JetStream:       DefaultNATSJetStream,
+		Storage:         DefaultNATSStorage,
+		Replicas:        DefaultNATSReplicas,
+		Retention:       DefaultNATSRetention,
+		DuplicateWindow: Duration{DefaultNATSDuplicateWindow},
+		MaxPending:      DefaultNATSMaxPending,
+	}
+}
+
+// DefaultClusterConfig is what a [cluster] table starts from; Instance is filled in by the
+// daemon when it is empty.
+func DefaultClusterConfig() ClusterConfig {
+	return ClusterConfig{
+		NATSConnConfig: NATSConnConfig{
+			URLs:           []string{DefaultNATSURL},
+			ConnectionName: DefaultNATSConnectionName,
+		},
+		Bucket:   DefaultClusterBucket,
+		LeaseTTL: Duration{DefaultClusterLeaseTTL},
+		Slack:    DefaultClusterSlack,
+		Replicas: DefaultClusterReplicas,
 	}
 }
 

@@ -110,6 +110,7 @@ type rawConfig struct {
 	Control ControlConfig    `toml:"control"`
 	Sinks   []toml.Primitive `toml:"sink"`
 	Streams []toml.Primitive `toml:"stream"`
+	Cluster toml.Primitive   `toml:"cluster"`
 }
 
 func (p *parser) decode() (*Config, toml.MetaData, error) {
@@ -134,6 +135,8 @@ func (p *parser) decode() (*Config, toml.MetaData, error) {
 				s.Timeout = Duration{DefaultExecTimeout}
 			case "webhook":
 				s.Timeout = Duration{DefaultWebhookTimeout}
+			case "nats":
+				s.Timeout = Duration{DefaultNATSTimeout}
 			}
 		}
 		cfg.Sinks = append(cfg.Sinks, s)
@@ -152,6 +155,13 @@ func (p *parser) decode() (*Config, toml.MetaData, error) {
 			return nil, md, p.decodeErr(md, err, "stream["+strconv.Itoa(i)+"]")
 		}
 		cfg.Streams = append(cfg.Streams, s)
+	}
+	if md.IsDefined("cluster") {
+		c := DefaultClusterConfig()
+		if err := md.PrimitiveDecode(raw.Cluster, &c); err != nil {
+			return nil, md, p.decodeErr(md, err, "cluster")
+		}
+		cfg.Cluster = &c
 	}
 	return cfg, md, nil
 }

@@ -12,6 +12,7 @@ type Config struct {
 	Control ControlConfig  `toml:"control"`
 	Sinks   []SinkConfig   `toml:"sink"`
 	Streams []StreamConfig `toml:"stream"`
+	Cluster *ClusterConfig `toml:"cluster"` // nil: a single instance with local state
 }
 
 // DaemonConfig holds process-wide settings.
@@ -52,7 +53,7 @@ type BackoffConfig struct {
 // SinkConfig is one named output. Kind picks which of the kind-specific fields apply.
 type SinkConfig struct {
 	Name       string        `toml:"name"`
-	Kind       string        `toml:"kind"`        // stdout|file|exec|webhook
+	Kind       string        `toml:"kind"`        // stdout|file|exec|webhook|nats
 	Buffer     int           `toml:"buffer"`      // mailbox size in events. Default: 1024.
 	MaxRetries int           `toml:"max_retries"` // exec/webhook. Default: 5.
 	Retry      BackoffConfig `toml:"retry"`       // Default: 500ms..30s, x2, equal.
@@ -80,6 +81,42 @@ type SinkConfig struct {
 	TLS       TLSConfig         `toml:"tls"`
 	BatchMax  int               `toml:"batch_max"`  // Default: 1 (one event per POST, as an object).
 	BatchWait Duration          `toml:"batch_wait"` // Default: 0.
+
+	// nats (JetStream): also token_env, token_file and tls above, and timeout (the PubAck
+	// wait, Default: 10s)
+	NATSConnConfig
+	Subject         string   `toml:"subject"`          // template: {stream}, {type}. Default: holdfast.{stream}.{type}.
+	JetStream       string   `toml:"jetstream"`        // the JetStream stream. Default: HOLDFAST.
+	CreateStream    bool     `toml:"create_stream"`    // create or update it at connect. Default: false.
+	StreamSubjects  []string `toml:"stream_subjects"`  // Default: the subject's literal prefix + ">".
+	Storage         string   `toml:"storage"`          // file|memory. Default: file.
+	Replicas        int      `toml:"replicas"`         // Default: 1.
+	Retention       string   `toml:"retention"`        // limits|interest|workqueue. Default: limits.
+	DuplicateWindow Duration `toml:"duplicate_window"` // Default: 2m.
+	MaxPending      int      `toml:"max_pending"`      // unacknowledged publishes at most. Default: 256.
+}
+
+// NATSConnConfig is how holdfast connects to NATS (the nats sink and [cluster]). Token,
+// credentials and NKey seed are read at every connect, like the other secrets.
+type NATSConnConfig struct {
+	URLs           []string `toml:"urls"`            // Default: ["nats://127.0.0.1:4222"].
+	ConnectionName string   `toml:"connection_name"` // Default: holdfast.
+	CredsFile      string   `toml:"creds_file"`      // JWT and NKey seed (.creds)
+	NKeyFile       string   `toml:"nkey_file"`       // NKey seed
+}
+
+// ClusterConfig turns on cluster mode: instances with the same config share the streams
+// through leases in a JetStream key-value bucket.
+type ClusterConfig struct {
+	NATSConnConfig
+	TokenEnv  string    `toml:"token_env"`
+	TokenFile string    `toml:"token_file"`
+	TLS       TLSConfig `toml:"tls"`
+	Instance  string    `toml:"instance"`  // unique per instance. Default: <hostname>-<pid>.
+	Bucket    string    `toml:"bucket"`    // prefix of the KV buckets <bucket>_leases, <bucket>_cursors. Default: holdfast.
+	LeaseTTL  Duration  `toml:"lease_ttl"` // Default: 10s.
+	Slack     int       `toml:"slack"`     // streams above the fair share kept before handing over. Default: 0.
+	Replicas  int       `toml:"replicas"`  // of the KV buckets. Default: 1.
 }
 
 // StreamConfig is one upstream feed and everything that hangs off it.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
@@ -152,6 +153,9 @@ func (c *Config) Validate() error {
 		}
 		ck.stream(sc, s, sinks)
 	}
+	if c.Cluster != nil {
+		ck.cluster(c.Cluster)
+	}
 	return errors.Join(ck.errs...)
 }
 
@@ -206,10 +210,61 @@ func (ck *checker) sink(sc scope, s SinkConfig) {
 	case "webhook":
 		ck.url(sc, "url", s.URL, "https", "http")
 		ck.positive(sc, "timeout", s.Timeout)
+	case "nats":
+		ck.nats(sc, s)
 	case "":
-		ck.add(sc, "kind", "is required (stdout, file, exec or webhook)")
+		ck.add(sc, "kind", "is required (stdout, file, exec, webhook or nats)")
 	default:
-		ck.add(sc, "kind", "%q is not one of stdout, file, exec, webhook", s.Kind)
+		ck.add(sc, "kind", "%q is not one of stdout, file, exec, webhook, nats", s.Kind)
+	}
+}
+
+func (ck *checker) nats(sc scope, s SinkConfig) {
+	ck.natsConn(sc, "", s.NATSConnConfig)
+	ck.positive(sc, "timeout", s.Timeout)
+	if err := CheckSubjectTemplate(s.Subject); err != nil {
+		ck.add(sc, "subject", "%v", err)
+	}
+	if !natsNameRE.MatchString(s.JetStream) {
+		ck.add(sc, "jetstream", "%q is not a stream name (letters, digits, '_' and '-')", s.JetStream)
+	}
+	ck.oneOf(sc, "storage", s.Storage, "file", "memory")
+	ck.oneOf(sc, "retention", s.Retention, "limits", "interest", "workqueue")
+	if s.Replicas < 1 || s.Replicas > 5 {
+		ck.add(sc, "replicas", "must be 1 to 5, got %d", s.Replicas)
+	}
+	ck.positive(sc, "duplicate_window", s.DuplicateWindow)
+	if s.MaxPending < 1 || s.MaxPending > MaxBatch {
+		ck.add(sc, "max_pending", "must be 1 to %d, got %d", MaxBatch, s.MaxPending)
+	}
+}
+
+func (ck *checker) natsConn(sc scope, prefix string, c NATSConnConfig) {
+	if len(c.URLs) == 0 {
+		ck.add(sc, prefix+"urls", "must name at least one server, e.g. [\"nats://127.0.0.1:4222\"]")
+	}
+	for _, u := range c.URLs {
+		ck.url(sc, prefix+"urls", u, "nats", "tls", "ws", "wss")
+	}
+}
+
+func (ck *checker) cluster(c *ClusterConfig) {
+	top := scope{}
+	ck.natsConn(top, "cluster.", c.NATSConnConfig)
+	if !natsNameRE.MatchString(c.Bucket) {
+		ck.add(top, "cluster.bucket", "%q is not a bucket name (letters, digits, '_' and '-')", c.Bucket)
+	}
+	if c.Instance != "" && !natsNameRE.MatchString(c.Instance) {
+		ck.add(top, "cluster.instance", "%q may only contain letters, digits, '_' and '-'", c.Instance)
+	}
+	if c.LeaseTTL.Duration < 3*time.Second {
+		ck.add(top, "cluster.lease_ttl", "must be at least 3s, got %v", c.LeaseTTL.Duration)
+	}
+	if c.Slack < 0 {
+		ck.add(top, "cluster.slack", "must not be negative, got %d", c.Slack)
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		ck.add(top, "cluster.replicas", "must be 1 to 5, got %d", c.Replicas)
 	}
 }
 

@@ -47,6 +47,7 @@ type SinkStatus struct {
 	Retries        uint64     `json:"retries"`       // failed attempts that were retried
 	DeadLettered   uint64     `json:"dead_lettered"` // events given up on
 	Backlog        int        `json:"backlog"`       // events accepted and not yet finished
+	Reconnects     uint64     `json:"reconnects"`    // reconnects of the sink's own connection (nats)
 }
 
 // StreamStatus is one stream in StatusResponse.
@@ -71,7 +72,8 @@ type StreamStatus struct {
 	LastEventAt *time.Time  `json:"last_event_at,omitempty"` // absent before the first event
 	// LastEventAge is the seconds from the last event to Time; absent before the first event.
 	LastEventAge *float64     `json:"last_event_age_seconds,omitempty"`
-	Sinks        []SinkStatus `json:"sinks"` // sorted by name
+	Sinks        []SinkStatus `json:"sinks"`           // sorted by name
+	Owner        string       `json:"owner,omitempty"` // cluster mode: the instance running it
 }
 
 // QueueStatus is a stream's outbound queue in StreamStatus.
@@ -126,6 +128,7 @@ func toResponse(st *messages.Status) StatusResponse {
 			Gaps:        s.Router.Gaps,
 			GapEvents:   s.Router.GapEvents,
 			LastEventAt: timePtr(s.Router.LastEventAt),
+			Owner:       s.Owner,
 		}
 		if s.RetryIn > 0 {
 			row.RetryIn = s.RetryIn.String()
@@ -148,6 +151,7 @@ func toResponse(st *messages.Status) StatusResponse {
 				Retries:        sk.Retries,
 				DeadLettered:   sk.DeadLettered,
 				Backlog:        sk.Backlog,
+				Reconnects:     sk.Reconnects,
 			})
 		}
 		out.Streams = append(out.Streams, row)

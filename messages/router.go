@@ -7,6 +7,7 @@ type Event struct {
 	Stream string
 	Type   string
 	Offset uint64 // per-stream sequence number assigned by the Router, from 1
+	Cursor string // the cursor field's value; "" when the stream has none
 	Line   []byte // the envelope JSON, without a trailing newline
 }
 

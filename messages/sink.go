@@ -35,5 +35,6 @@ type SinkStats struct {
 	Retries        uint64 // failed attempts that were retried
 	DeadLettered   uint64 // events given up on (dead-lettered, or dropped without a dead-letter sink)
 	Backlog        int    // events accepted and not yet finished
+	Reconnects     uint64 // reconnects of the sink's own connection (nats)
 	State          string // ok|failing|unhealthy: set by the status owner in its snapshot
 }

@@ -38,6 +38,7 @@ type StreamStatus struct {
 	Sinks    []SinkStats // sorted by sink name
 	Ready    bool        // delivering: see supervisor.Readiness
 	NotReady []string    // why not, one reason each; empty when Ready
+	Owner    string      // cluster mode: the instance running the stream; "" otherwise
 }
 
 // Status answers GetStatus.

@@ -67,6 +67,14 @@ type Metrics struct {
 	SinkDeadLettered *prometheus.CounterVec // sink
 	SinkInFlight     *prometheus.GaugeVec   // sink
 	SinkLatency      *prometheus.HistogramVec
+	SinkReconnects   *prometheus.CounterVec // sink (nats: the sink's own connection)
+
+	ClusterAcquired       prometheus.Counter // leases taken
+	ClusterLost           prometheus.Counter // leases lost: renewal refused or self-fenced
+	ClusterHandovers      prometheus.Counter // leases released to rebalance
+	ClusterOwned          prometheus.Gauge   // streams this instance runs
+	ClusterLive           prometheus.Gauge   // live instances seen
+	ClusterNATSReconnects prometheus.Counter
 
 	PollRequests *prometheus.CounterVec // stream, result
 	ModeSwitches *prometheus.CounterVec // stream, from, to
@@ -123,6 +131,24 @@ func New() *Metrics {
 	m.SinkDeadLettered = counter("sink_dead_lettered_total", "Events a sink gave up on.", "sink")
 	m.SinkInFlight = gauge("sink_in_flight", "Events a sink is working on.", "sink")
 	m.SinkLatency = histogram("sink_latency_seconds", "Time to deliver one event (or batch).", fast, "sink")
+	m.SinkReconnects = counter("sink_reconnects_total", "Reconnects of a sink's own connection (nats).", "sink")
+
+	one := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Name: "holdfast_" + name, Help: help})
+		m.reg.MustRegister(c)
+		return c
+	}
+	oneGauge := func(name, help string) prometheus.Gauge {
+		g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "holdfast_" + name, Help: help})
+		m.reg.MustRegister(g)
+		return g
+	}
+	m.ClusterAcquired = one("cluster_lease_acquisitions_total", "Stream leases this instance took.")
+	m.ClusterLost = one("cluster_lease_losses_total", "Stream leases lost: renewal refused or stopped before expiry (self-fenced).")
+	m.ClusterHandovers = one("cluster_handovers_total", "Stream leases released to rebalance.")
+	m.ClusterOwned = oneGauge("cluster_owned_streams", "Streams this instance runs in cluster mode.")
+	m.ClusterLive = oneGauge("cluster_live_instances", "Live instances this instance sees.")
+	m.ClusterNATSReconnects = one("cluster_nats_reconnects_total", "Reconnects of the cluster's NATS connection.")
 
 	m.PollRequests = counter("poll_requests_total", "Fallback poll requests, by result.", "stream", "result")
 	m.ModeSwitches = counter("mode_switches_total", "Transport switches.", "stream", "from", "to")
@@ -228,7 +254,7 @@ func (m *Metrics) DeleteStream(name string) {
 func (m *Metrics) DeleteSink(name string) {
 	l := prometheus.Labels{"sink": name}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		m.SinkDelivered, m.SinkRetried, m.SinkDeadLettered, m.SinkInFlight, m.SinkLatency,
+		m.SinkDelivered, m.SinkRetried, m.SinkDeadLettered, m.SinkInFlight, m.SinkLatency, m.SinkReconnects,
 	} {
 		v.DeletePartialMatch(l)
 	}

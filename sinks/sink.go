@@ -1,5 +1,5 @@
 // Package sinks holds the writers behind the sink actors: stdout, file, exec (per_event and
-// pipe) and webhook. They are plain Go: a writer delivers, flushes and closes; retries,
+// pipe), webhook and nats (JetStream). They are plain Go: a writer delivers, flushes and closes; retries,
 // ordering, concurrency and dead letters belong to the sink actor that drives it.
 //
 // Delivery guarantees, as the sink actor and these writers give them together:
@@ -12,6 +12,8 @@
 //     A Write that fails (the process exited, EPIPE, timeout) kills the process, and the
 //     retry starts a new one and writes the whole batch again, so lines the old process
 //     had already read from that batch arrive twice.
+//   - nats: done means JetStream acknowledged (PubAck) every event of the batch. A replay
+//     carries the same Nats-Msg-Id, so the server drops it within its duplicate window.
 //   - exec per_event and webhook: done means exit 0 or a 2xx. A timeout or lost response
 //     after the receiver acted leads to a retry, so receivers should be idempotent.
 package sinks
@@ -108,8 +110,14 @@ func New(cfg config.SinkConfig, stdout io.Writer, log zerolog.Logger) (Sink, err
 			return nil, fmt.Errorf("sink %s: %w", cfg.Name, err)
 		}
 		return w, nil
+	case KindNATS:
+		s, err := newJetStream(cfg, log)
+		if err != nil {
+			return nil, fmt.Errorf("sink %s: %w", cfg.Name, err)
+		}
+		return s, nil
 	}
-	return nil, fmt.Errorf("sink %s: kind %q: want stdout, file, exec or webhook", cfg.Name, cfg.Kind)
+	return nil, fmt.Errorf("sink %s: kind %q: want stdout, file, exec, webhook or nats", cfg.Name, cfg.Kind)
 }
 
 func timeoutOr(d config.Duration, def time.Duration) time.Duration {

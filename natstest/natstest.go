@@ -1,0 +1,189 @@
+// Package natstest runs an in-process NATS server with JetStream on loopback, for tests and
+// for `holdfast demo --cluster`. It is never used by the daemon's production path.
+package natstest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Server is one embedded NATS server with JetStream.
+type Server struct {
+	*server.Server
+	opts *server.Options
+}
+
+// Options for Run. Zero values pick a free loopback port.
+type Options struct {
+	Dir  string // JetStream store directory (required)
+	Port int    // 0 = any free port
+	Name string // server name; Default: holdfast-test.
+	// Cluster, when set, makes the server one node of a JetStream cluster: Routes are the
+	// other nodes' cluster URLs and ClusterPort this node's.
+	ClusterName string
+	ClusterPort int
+	Routes      []string
+}
+
+// Run starts a server and waits until it accepts connections.
+func Run(o Options) (*Server, error) {
+	if o.Dir == "" {
+		return nil, errors.New("natstest: Dir is required")
+	}
+	port := o.Port
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	name := o.Name
+	if name == "" {
+		name = "holdfast-test"
+	}
+	opts := &server.Options{ServerName: name, Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: o.Dir,
+		NoLog: true, NoSigs: true, DisableJetStreamBanner: true}
+	if o.ClusterName != "" {
+		opts.Cluster = server.ClusterOpts{Name: o.ClusterName, Host: "127.0.0.1", Port: o.ClusterPort}
+		routes, err := parseRoutes(o.Routes)
+		if err != nil {
+			return nil, err
+		}
+		opts.Routes = routes
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("nats server: %w", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		return nil, errors.New("nats server: not ready within 10s")
+	}
+	return &Server{Server: s, opts: opts}, nil
+}
+
+// Start runs a single server on a temporary directory and shuts it down in t.Cleanup.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s, err := Run(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// URL is the client URL, nats://127.0.0.1:port.
+func (s *Server) URL() string { return s.ClientURL() }
+
+// Port is the client port (stable across Restart).
+func (s *Server) Port() int {
+	if a, ok := s.Addr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return s.opts.Port
+}
+
+// Stop shuts the server down and waits for it.
+func (s *Server) Stop() {
+	s.Shutdown()
+	s.WaitForShutdown()
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func parseRoutes(routes []string) ([]*url.URL, error) {
+	out := make([]*url.URL, 0, len(routes))
+	for _, r := range routes {
+		u, err := url.Parse(r)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", r, err)
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// RouteURL is the cluster URL of a node listening on port.
+func RouteURL(port int) string { return "nats://127.0.0.1:" + strconv.Itoa(port) }
+
+// Stored returns the data and Nats-Msg-Id of every message in stream, oldest first.
+func Stored(ctx context.Context, url, stream string) ([]Msg, error) {
+	nc, err := nats.Connect(url, nats.Name("natstest"))
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Msg
+	for seq := info.State.FirstSeq; seq > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get %d: %w", seq, err)
+		}
+		out = append(out, Msg{Subject: m.Subject, ID: m.Header.Get("Nats-Msg-Id"), Data: m.Data})
+	}
+	return out, nil
+}
+
+// Msg is one stored message.
+type Msg struct {
+	Subject string
+	ID      string
+	Data    []byte
+}
+
+// Count is how many messages stream holds; 0 when it does not exist yet.
+func Count(ctx context.Context, url, stream string) (uint64, error) {
+	nc, err := nats.Connect(url, nats.Name("natstest"))
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, err
+	}
+	st, err := js.Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.Msgs, nil
+}

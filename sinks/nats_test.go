@@ -1,0 +1,114 @@
+package sinks
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"holdfast/config"
+	"holdfast/messages"
+	"holdfast/natstest"
+)
+
+func TestSubjectMakesTokensSafe(t *testing.T) {
+	tmpl := strings.Split("holdfast.{stream}.{type}", ".")
+	for _, tt := range []struct{ stream, typ, want string }{
+		{"s1", "trade", "holdfast.s1.trade"},
+		{"s.1", "a b>*", "holdfast.s_1.a_b__"},
+		{"s1", "", "holdfast.s1._"},
+		{"s1", "héllo", "holdfast.s1.h__llo"},
+	} {
+		if got := Subject(tmpl, tt.stream, tt.typ); got != tt.want {
+			t.Errorf("Subject(%q, %q) = %q, want %q", tt.stream, tt.typ, got, tt.want)
+		}
+	}
+	for tmpl, want := range map[string]string{
+		"holdfast.{stream}.{type}": "holdfast.>",
+		"{stream}.x":               ">",
+		"fixed.subject":            "fixed.subject",
+	} {
+		if got := DefaultStreamSubject(tmpl); got != want {
+			t.Errorf("DefaultStreamSubject(%q) = %q, want %q", tmpl, got, want)
+		}
+	}
+}
+
+func TestMsgIDIsStableAcrossReplays(t *testing.T) {
+	at1, at2 := time.Unix(1, 0), time.Unix(99, 0)
+	msg := []byte(`{"type":"t","n":1}`)
+	a := messages.Event{Stream: "s", Type: "t", Line: messages.AppendEnvelope(nil, "s", "t", "websocket", at1, msg)}
+	b := messages.Event{Stream: "s", Type: "t", Line: messages.AppendEnvelope(nil, "s", "t", "poll", at2, msg)}
+	c := messages.Event{Stream: "s", Type: "t", Line: messages.AppendEnvelope(nil, "s", "t", "websocket", at1, []byte(`{"type":"t","n":2}`))}
+	if MsgID(a) != MsgID(b) {
+		t.Errorf("same frame received twice: IDs %q and %q differ", MsgID(a), MsgID(b))
+	}
+	if MsgID(a) == MsgID(c) {
+		t.Errorf("different frames share ID %q", MsgID(a))
+	}
+	a.Cursor = "42"
+	if got := MsgID(a); got != "s/42" {
+		t.Errorf("MsgID with cursor = %q, want s/42", got)
+	}
+}
+
+// TestJetStreamWriteTwiceStoresOnce: a retried batch (same events again) is dropped by the
+// server, and Write returns only after the acks.
+func TestJetStreamWriteTwiceStoresOnce(t *testing.T) {
+	ns := natstest.Start(t)
+	cfg := config.DefaultSinkConfig()
+	cfg.Name, cfg.Kind, cfg.URLs, cfg.CreateStream, cfg.JetStream = "js", KindNATS, []string{ns.URL()}, true, "T"
+	cfg.Timeout = config.Duration{Duration: 10 * time.Second}
+	s, err := New(cfg, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	var evs []messages.Event
+	for i := 1; i <= 50; i++ {
+		cur := strings.Repeat("x", i%3) + string(rune('a'+i%26)) + string(rune('0'+i/26))
+		evs = append(evs, messages.Event{Stream: "s1", Type: "tick", Offset: uint64(i), Cursor: cur, Line: []byte(`{"i":1}`)})
+	}
+	ctx := context.Background()
+	for range 2 {
+		if err := s.Write(ctx, evs); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		if n, err := natstest.Count(ctx, ns.URL(), "T"); err != nil || n != 50 {
+			t.Fatalf("stored %d (%v), want 50 after every write", n, err)
+		}
+	}
+	msgs, err := natstest.Stored(ctx, ns.URL(), "T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs[0].Subject != "holdfast.s1.tick" || msgs[0].ID != "s1/"+evs[0].Cursor {
+		t.Errorf("first message %q id %q, want subject holdfast.s1.tick id s1/%s", msgs[0].Subject, msgs[0].ID, evs[0].Cursor)
+	}
+}
+
+// TestJetStreamNoServerIsRetryable: without a server Write fails with a retryable error that
+// names the host only.
+func TestJetStreamNoServerIsRetryable(t *testing.T) {
+	port, err := natstest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.DefaultSinkConfig()
+	cfg.Name, cfg.Kind = "js", KindNATS
+	cfg.URLs = []string{"nats://user:secret@127.0.0.1:" + strings.TrimPrefix(natstest.RouteURL(port), "nats://127.0.0.1:")}
+	cfg.Timeout = config.Duration{Duration: time.Second}
+	s, err := New(cfg, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Write(context.Background(), []messages.Event{{Stream: "s", Type: "t", Cursor: "1", Line: []byte(`{}`)}})
+	if err == nil || IsPermanent(err) {
+		t.Fatalf("write without a server: %v, want a retryable error", err)
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("error leaks the password: %v", err)
+	}
+}
