@@ -3,7 +3,6 @@ package actors
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"holdfast/config"
+	"holdfast/framing"
 	"holdfast/messages"
 	"holdfast/metrics"
 	"holdfast/tlsconf"
@@ -30,13 +30,15 @@ const closeGrace = time.Second
 // and fails (panics with *messages.Failure) as soon as the socket is lost. It never retries by
 // itself: the stream's strategy restarts it, and a restart builds a fresh struct.
 type Connection struct {
-	log   zerolog.Logger
-	env   Env
-	cfg   config.StreamConfig
-	peers Peers
-	host  string
-	gen   uint64
-	gens  *atomic.Uint64 // shared by every incarnation, so generations never repeat
+	log      zerolog.Logger
+	env      Env
+	cfg      config.StreamConfig
+	peers    Peers
+	host     string
+	gen      uint64
+	gens     *atomic.Uint64 // shared by every incarnation, so generations never repeat
+	codec    *framing.Codec // the stream's protocol; nil when its config cannot be used (codecErr)
+	codecErr error
 
 	behavior   actor.Behavior
 	sock       *websocket.Conn
@@ -48,6 +50,8 @@ type Connection struct {
 	handshake  time.Duration
 	readyAt    time.Time // zero until subscriptions are sent
 	authTimer  Timer
+	pingEvery  time.Duration // the server's ping interval and timeout (Engine.IO open); 0 = ours
+	pingWithin time.Duration
 }
 
 // outFrame is one write for the writer goroutine; id > 0 marks a queued outbound message.
@@ -80,16 +84,40 @@ type (
 	authAnswer struct {
 		gen uint64
 		ok  bool
+		err error // the server's reason, when it gave one
 	}
 	authExpired struct{ gen uint64 }
+	// reply is an answer the reader owes the server (its application ping, Engine.IO ping).
+	reply struct {
+		gen  uint64
+		data []byte
+	}
+	// engineOpen is Engine.IO's open packet: the server's heartbeat timing.
+	engineOpen struct {
+		gen               uint64
+		interval, timeout time.Duration
+	}
+	// sessionEnded is the server ending the session or a subscription by a protocol message.
+	sessionEnded struct {
+		gen  uint64
+		kind messages.FailureKind
+		err  error
+	}
+	// protocolNote is protocol traffic worth a warning that ends nothing.
+	protocolNote struct {
+		gen uint64
+		err error
+	}
 )
 
 // ConnectionProps builds the props; the producer runs again on every restart.
 func ConnectionProps(env Env, cfg config.StreamConfig, peers Peers) *actor.Props {
 	gens := new(atomic.Uint64)
+	codec, codecErr := framing.New(cfg)
 	return actor.PropsFromProducer(func() actor.Actor {
 		c := &Connection{log: env.Named(NameConnection).With().Str("stream", cfg.Name).Logger(),
-			env: env, cfg: cfg, peers: peers, host: cfg.Host(), gens: gens, behavior: actor.NewBehavior()}
+			env: env, cfg: cfg, peers: peers, host: cfg.Host(), gens: gens, behavior: actor.NewBehavior(),
+			codec: codec, codecErr: codecErr}
 		c.behavior.Become(c.dialing)
 		return c
 	})
@@ -108,7 +136,23 @@ func (c *Connection) Receive(ctx actor.Context) {
 			ctx.Send(c.peers.Queue, &messages.OutboundFailed{ID: msg.ID, Gen: msg.Gen, Err: errors.New("not connected")})
 			return
 		}
-		c.write(outFrame{kind: websocket.TextMessage, data: msg.Data, id: msg.ID})
+		c.write(outFrame{kind: websocket.TextMessage, data: c.codec.Outbound(msg.ID, msg.Data), id: msg.ID})
+	case *messages.SendAck:
+		if msg.Gen == c.gen && c.sock != nil { // an ack for an earlier socket is dropped: the server redelivers
+			c.write(outFrame{kind: websocket.TextMessage, data: msg.Data})
+		}
+	case *reply:
+		if msg.gen == c.gen && c.sock != nil {
+			c.write(outFrame{kind: websocket.TextMessage, data: msg.data})
+		}
+	case *sessionEnded:
+		if msg.gen == c.gen && c.sock != nil {
+			c.fail(ctx, &messages.Failure{Kind: msg.kind, Err: msg.err}, 0)
+		}
+	case *protocolNote:
+		if msg.gen == c.gen {
+			c.log.Warn().Err(msg.err).Str("protocol", c.codec.Protocol()).Msg("protocol message")
+		}
 	case *messages.ConnectionStale:
 		if msg.Gen == c.gen && c.sock != nil {
 			c.fail(ctx, &messages.Failure{Kind: messages.Transient, Err: fmt.Errorf("%w: %s", errStale, msg.Reason)}, 0)
@@ -164,23 +208,36 @@ func (c *Connection) dialing(ctx actor.Context) {
 		c.env.Metrics.Connections.WithLabelValues(c.cfg.Name).Inc()
 		c.env.Metrics.Handshake.WithLabelValues(c.cfg.Name).Observe(c.handshake.Seconds())
 	}
-	if c.cfg.Auth.Mode == "message" {
-		c.sendAuth(ctx)
-		return
-	}
-	c.subscribe(ctx)
+	c.hello(ctx)
 }
 
-// authenticating waits for auth_success; nothing else is sent before it.
+// authenticating waits for auth_success (connection_ack, the namespace connect); nothing else
+// is sent before it.
 func (c *Connection) authenticating(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
+	case *engineOpen:
+		if msg.gen != c.gen {
+			return
+		}
+		c.pingEvery, c.pingWithin = msg.interval, msg.timeout
+		if c.peers.Cursor == nil {
+			c.connectNamespace(ctx, "")
+			return
+		}
+		ctx.Request(c.peers.Cursor, &messages.GetCursor{}) // the auth payload may carry it
+	case *messages.CursorValue:
+		c.connectNamespace(ctx, msg.Value)
 	case *authAnswer:
 		if msg.gen != c.gen {
 			return
 		}
 		stop(&c.authTimer)
 		if !msg.ok {
-			c.fail(ctx, &messages.Failure{Kind: messages.AuthRejected, Err: errors.New("upstream refused the token")}, 0)
+			err := msg.err
+			if err == nil {
+				err = errors.New("upstream refused the token")
+			}
+			c.fail(ctx, &messages.Failure{Kind: messages.AuthRejected, Err: err}, 0)
 			return
 		}
 		c.log.Info().Msg("authenticated")
@@ -188,7 +245,7 @@ func (c *Connection) authenticating(ctx actor.Context) {
 	case *authExpired:
 		if msg.gen == c.gen {
 			c.fail(ctx, &messages.Failure{Kind: messages.Transient,
-				Err: fmt.Errorf("no %s within %v", c.cfg.Auth.SuccessType, c.cfg.Auth.Timeout.Duration)}, 0)
+				Err: fmt.Errorf("no %s within %v", c.awaited(), c.cfg.Auth.Timeout.Duration)}, 0)
 		}
 	default:
 		c.unexpected(ctx)
@@ -212,9 +269,9 @@ func (c *Connection) ready(ctx actor.Context) {
 		if msg.Gen != c.gen {
 			return
 		}
-		mode := c.cfg.Heartbeat.Mode
-		if mode == "message" || mode == "both" {
-			c.write(outFrame{kind: websocket.TextMessage, data: typeOnly(c.cfg.Heartbeat.PingType)})
+		mode, ping := c.cfg.Heartbeat.Mode, c.codec.Ping()
+		if (mode == "message" || mode == "both") && ping != nil {
+			c.write(outFrame{kind: websocket.TextMessage, data: ping})
 		}
 		if mode == "control" || mode == "both" {
 			c.write(outFrame{kind: websocket.PingMessage})
@@ -236,7 +293,7 @@ func (c *Connection) ready(ctx actor.Context) {
 
 func (c *Connection) unexpected(ctx actor.Context) {
 	switch ctx.Message().(type) {
-	case *messages.SendPing, *messages.Resubscribe, *authAnswer, *authExpired, *dialed, *messages.CursorValue:
+	case *messages.SendPing, *messages.Resubscribe, *authAnswer, *authExpired, *dialed, *messages.CursorValue, *engineOpen:
 		return // meant for another state or an earlier socket
 	}
 	c.log.Warn().Type("type", ctx.Message()).Msg("unexpected message")
@@ -246,6 +303,9 @@ func (c *Connection) unexpected(ctx actor.Context) {
 func (c *Connection) dial(ctx actor.Context) {
 	c.gen = c.gens.Add(1)
 	c.dialStart = c.env.Clock.Now()
+	if c.codecErr != nil {
+		panic(&messages.Failure{Kind: messages.Protocol, Err: c.codecErr})
+	}
 	target, header, err := c.target()
 	if err != nil {
 		panic(&messages.Failure{Kind: messages.Protocol, Err: err})
@@ -257,7 +317,7 @@ func (c *Connection) dial(ctx actor.Context) {
 	d := websocket.Dialer{
 		Proxy:             http.ProxyFromEnvironment,
 		HandshakeTimeout:  c.cfg.HandshakeTimeout.Duration,
-		Subprotocols:      c.cfg.Subprotocols,
+		Subprotocols:      c.subprotocols(),
 		EnableCompression: c.cfg.Compression,
 		TLSClientConfig:   tlsCfg,
 		ReadBufferSize:    32 << 10,
@@ -289,6 +349,18 @@ func (c *Connection) target() (string, http.Header, error) {
 		header.Set(k, v)
 	}
 	target := c.cfg.URL
+	if c.cfg.Protocol == framing.SocketIO {
+		u, err := url.Parse(target)
+		if err != nil {
+			return "", nil, fmt.Errorf("parse url: %w", err) // validated at load: cannot happen
+		}
+		u.Path = c.cfg.SocketIO.Path
+		if u.RawQuery != "" {
+			u.RawQuery += "&"
+		}
+		u.RawQuery += framing.EngineIOQuery
+		target = u.String()
+	}
 	a := c.cfg.Auth
 	if a.Mode != "header" && a.Mode != "query" {
 		return target, header, nil
@@ -315,18 +387,72 @@ func (c *Connection) target() (string, http.Header, error) {
 	return u.String(), header, nil
 }
 
-func (c *Connection) sendAuth(ctx actor.Context) {
+// subprotocols offers graphql-transport-ws's own subprotocol besides the configured ones.
+func (c *Connection) subprotocols() []string {
+	if c.cfg.Protocol != framing.GraphQL {
+		return c.cfg.Subprotocols
+	}
+	for _, p := range c.cfg.Subprotocols {
+		if p == framing.GraphQL {
+			return c.cfg.Subprotocols
+		}
+	}
+	return append([]string{framing.GraphQL}, c.cfg.Subprotocols...)
+}
+
+// token reads the token that goes in a message (auth mode "message"); "" for other modes.
+func (c *Connection) token() (string, error) {
 	a := c.cfg.Auth
+	if a.Mode != "message" {
+		return "", nil
+	}
 	tok, err := config.ReadToken(a.TokenEnv, a.TokenFile)
 	if err != nil {
-		c.fail(ctx, &messages.Failure{Kind: messages.Protocol, Err: fmt.Errorf("read token: %w", err)}, 0)
+		return "", fmt.Errorf("read token: %w", err)
+	}
+	return string(tok), nil
+}
+
+// hello sends what the protocol sends first (the auth message, connection_init) and waits for
+// its answer, or subscribes at once when the protocol has none.
+func (c *Connection) hello(ctx actor.Context) {
+	tok, err := c.token()
+	if err != nil {
+		c.fail(ctx, &messages.Failure{Kind: messages.Protocol, Err: err}, 0)
 		return
 	}
-	msg, _ := json.Marshal(map[string]string{"type": a.MessageType, a.TokenField: string(tok)})
-	c.write(outFrame{kind: websocket.TextMessage, data: msg})
+	msg, wait := c.codec.Hello(tok)
+	if msg != nil {
+		c.write(outFrame{kind: websocket.TextMessage, data: msg})
+	}
+	if !wait {
+		c.subscribe(ctx)
+		return
+	}
 	c.behavior.Become(c.authenticating)
 	self, root, gen := ctx.Self(), ctx.ActorSystem().Root, c.gen
-	c.authTimer = c.env.Clock.AfterFunc(a.Timeout.Duration, func() { root.Send(self, &authExpired{gen: gen}) })
+	c.authTimer = c.env.Clock.AfterFunc(c.cfg.Auth.Timeout.Duration, func() { root.Send(self, &authExpired{gen: gen}) })
+}
+
+// connectNamespace sends socket.io's namespace connect once Engine.IO is open.
+func (c *Connection) connectNamespace(ctx actor.Context, cursor string) {
+	tok, err := c.token()
+	if err != nil {
+		c.fail(ctx, &messages.Failure{Kind: messages.Protocol, Err: err}, 0)
+		return
+	}
+	c.write(outFrame{kind: websocket.TextMessage, data: c.codec.Connect(tok, cursor)})
+}
+
+// awaited names the answer authenticating waits for, for the timeout's error.
+func (c *Connection) awaited() string {
+	switch c.cfg.Protocol {
+	case framing.GraphQL:
+		return "connection_ack"
+	case framing.SocketIO:
+		return "namespace connect"
+	}
+	return c.cfg.Auth.SuccessType
 }
 
 // subscribe asks for the cursor when one is kept, else subscribes at once.
@@ -343,19 +469,12 @@ func (c *Connection) subscribe(ctx actor.Context) {
 
 // sendSubscriptions writes the configured subscribe messages in order, adding the cursor.
 func (c *Connection) sendSubscriptions(ctx actor.Context, cursor string) {
-	for i, s := range c.cfg.Subscribe {
-		m := make(map[string]any, len(s.Message)+1)
-		for k, v := range s.Message {
-			m[k] = v
-		}
-		if cursor != "" && c.cfg.Cursor.SubscribeKey != "" {
-			m[c.cfg.Cursor.SubscribeKey] = cursorValue(cursor)
-		}
-		data, err := json.Marshal(m)
-		if err != nil {
-			c.fail(ctx, &messages.Failure{Kind: messages.Protocol, Err: fmt.Errorf("encode subscribe[%d]: %w", i, err)}, 0)
-			return
-		}
+	subs, err := c.codec.Subscriptions(cursor)
+	if err != nil {
+		c.fail(ctx, &messages.Failure{Kind: messages.Protocol, Err: err}, 0)
+		return
+	}
+	for _, data := range subs {
 		c.write(outFrame{kind: websocket.TextMessage, data: data})
 	}
 	if !c.readyAt.IsZero() {
@@ -365,7 +484,8 @@ func (c *Connection) sendSubscriptions(ctx actor.Context, cursor string) {
 	c.readyAt = c.env.Clock.Now()
 	c.behavior.Become(c.ready)
 	c.log.Info().Int("subscriptions", len(c.cfg.Subscribe)).Str("cursor", cursor).Msg("subscribed")
-	ev := &messages.Connected{Gen: c.gen, Host: c.host, Handshake: c.handshake}
+	ev := &messages.Connected{Gen: c.gen, Host: c.host, Handshake: c.handshake,
+		PingInterval: c.pingEvery, PingTimeout: c.pingWithin}
 	for _, p := range []*actor.PID{c.peers.Stream, c.peers.Heartbeat, c.peers.Queue} {
 		if p != nil {
 			ctx.Send(p, ev)
@@ -391,19 +511,6 @@ func disconnectReason(f *messages.Failure, code int) string {
 // errStale marks a link that Heartbeat declared dead.
 var errStale = errors.New("stale")
 
-// cursorValue sends a numeric cursor as a JSON number, anything else as a string.
-func cursorValue(s string) any {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return n
-	}
-	return s
-}
-
-func typeOnly(typ string) []byte {
-	b, _ := json.Marshal(map[string]string{"type": typ})
-	return b
-}
-
 func (c *Connection) write(f outFrame) {
 	c.out <- f // the writer drains it under a deadline, so this wait is bounded
 }
@@ -417,6 +524,15 @@ func (c *Connection) lost(ctx actor.Context, msg *readFailed) {
 	case websocket.ClosePolicyViolation: // the token was refused or revoked, in every auth mode
 		if c.cfg.Auth.Mode != "" && c.cfg.Auth.Mode != "none" {
 			f.Kind = messages.AuthRejected
+		}
+	default:
+		if c.cfg.Protocol == framing.GraphQL {
+			if kind, ok := framing.GraphQLFailure(msg.code); ok {
+				f.Kind = kind
+			}
+			if msg.code == framing.CloseTooManyInits { // the server asks us to slow down
+				f.Retry = c.cfg.Reconnect.MaxDelay.Duration
+			}
 		}
 	}
 	c.fail(ctx, f, msg.code) // a close error's text already carries the peer's reason
@@ -453,7 +569,7 @@ func (c *Connection) startReader(ctx actor.Context) {
 	sock, gen, done := c.sock, c.gen, make(chan struct{})
 	self, root, clock := ctx.Self(), ctx.ActorSystem().Root, c.env.Clock
 	router, heartbeat := c.peers.Router, c.peers.Heartbeat
-	field, cfg := c.cfg.Cursor.Field, c.cfg
+	dec, cfg := c.codec.Decoder(), c.cfg
 	c.readerDone = done
 	sock.SetPongHandler(func(string) error {
 		root.Send(heartbeat, &messages.PongReceived{Gen: gen})
@@ -467,7 +583,6 @@ func (c *Connection) startReader(ctx actor.Context) {
 			}
 		}()
 		var scratch []byte // reused between frames; each message gets an exact copy
-		var types messages.Types
 		for {
 			kind, data, err := readFrame(sock, scratch[:0])
 			if cap(data) <= maxScratch {
@@ -492,20 +607,34 @@ func (c *Connection) startReader(ctx actor.Context) {
 			if kind == websocket.BinaryMessage {
 				fr.Invalid = messages.InvalidBinary
 			} else {
-				f := messages.ParseFrameTypes(data, field, &types)
-				fr.Type, fr.Cursor, fr.Invalid = f.Type, f.Cursor, f.Invalid
-				switch {
-				case f.Invalid != "":
-				case f.Type == cfg.Heartbeat.PongType:
+				in := dec.Decode(data)
+				if in.Reply != nil {
+					root.Send(self, &reply{gen: gen, data: in.Reply})
+				}
+				switch in.Kind {
+				case framing.Event:
+				case framing.Pong:
 					root.Send(heartbeat, &messages.PongReceived{Gen: gen})
 					continue
-				case cfg.Auth.Mode == "message" && f.Type == cfg.Auth.SuccessType:
+				case framing.AuthOK:
 					root.Send(self, &authAnswer{gen: gen, ok: true})
 					continue
-				case cfg.Auth.Mode == "message" && f.Type == cfg.Auth.FailureType:
-					root.Send(self, &authAnswer{gen: gen, ok: false})
+				case framing.AuthFailed:
+					root.Send(self, &authAnswer{gen: gen, ok: false, err: in.Err})
+					continue
+				case framing.Open:
+					root.Send(self, &engineOpen{gen: gen, interval: in.PingInterval, timeout: in.PingTimeout})
+					continue
+				case framing.Ended:
+					root.Send(self, &sessionEnded{gen: gen, kind: in.Fail, err: in.Err})
+					continue
+				default: // protocol traffic with nothing to route
+					if in.Err != nil {
+						root.Send(self, &protocolNote{gen: gen, err: in.Err})
+					}
 					continue
 				}
+				fr.Type, fr.Cursor, fr.Invalid, fr.Data, fr.Ack = in.Frame.Type, in.Frame.Cursor, in.Frame.Invalid, in.Data, in.Ack
 			}
 			root.Send(router, fr)
 		}

@@ -21,6 +21,7 @@ type CursorConfig struct {
 	Path     string        // state file; written atomically (temp file, fsync, rename)
 	Interval time.Duration // checkpoint period. Default: 1s.
 	Initial  string        // the value loaded from Path at stream start
+	Conn     *actor.PID    // where acknowledgements go; nil when the stream sends none
 }
 
 // CursorPath is where a stream's cursor lives under state_dir.
@@ -54,12 +55,19 @@ type Cursor struct {
 	routed  map[string]uint64 // sink → offset of the last event routed to it
 	done    map[string]uint64 // sink → every event up to this offset is finished
 	pending []pendingCursor   // routed events that carry a cursor, oldest first
+	acks    []pendingAck      // acknowledgements waiting for their event's sinks, oldest first
 	timer   Timer
 }
 
 type pendingCursor struct {
 	offset uint64
 	value  string
+}
+
+type pendingAck struct {
+	offset uint64
+	gen    uint64
+	data   []byte
 }
 
 type checkpointTick struct{}
@@ -89,9 +97,14 @@ func (c *Cursor) Receive(ctx actor.Context) {
 				c.seen = ev.Cursor
 				c.pending = append(c.pending, pendingCursor{ev.Offset, ev.Cursor})
 			}
+			if ev.Ack != nil {
+				c.acks = append(c.acks, pendingAck{ev.Offset, ev.Gen, ev.Ack})
+			}
 		}
+		c.release(ctx)
 	case *messages.SinkDone:
 		c.done[msg.Sink] = max(c.done[msg.Sink], msg.UpTo)
+		c.release(ctx)
 	case *messages.GetCursor:
 		ctx.Respond(&messages.CursorValue{Value: c.seen})
 	case *checkpointTick:
@@ -118,6 +131,19 @@ func (c *Cursor) safe() uint64 {
 		}
 	}
 	return s
+}
+
+// release sends the acknowledgements of events that every sink has finished.
+func (c *Cursor) release(ctx actor.Context) {
+	if len(c.acks) == 0 || c.cfg.Conn == nil {
+		return
+	}
+	safe, n := c.safe(), 0
+	for n < len(c.acks) && c.acks[n].offset <= safe {
+		ctx.Send(c.cfg.Conn, &messages.SendAck{Gen: c.acks[n].gen, Data: c.acks[n].data})
+		n++
+	}
+	c.acks = c.acks[n:]
 }
 
 func (c *Cursor) checkpoint() {

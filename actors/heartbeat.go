@@ -23,12 +23,13 @@ type Heartbeat struct {
 
 	gen      uint64 // generation being watched; 0 while disconnected
 	pingAt   time.Time
-	waiting  bool      // a ping is unanswered
-	activity time.Time // last event (or pong) seen
-	nudged   bool      // subscriptions were re-sent for the current silence
-	tick     Timer     // next ping; nil when disarmed
-	deadline Timer     // pong deadline; nil when no ping is unanswered
-	stale    Timer     // data-staleness check
+	waiting  bool          // a ping is unanswered
+	activity time.Time     // last event (or pong) seen
+	nudged   bool          // subscriptions were re-sent for the current silence
+	tick     Timer         // next ping; nil when disarmed
+	deadline Timer         // pong deadline; nil when no ping is unanswered
+	stale    Timer         // data-staleness check
+	server   time.Duration // the server pings (Engine.IO): none for this long means dead; 0 = we ping
 }
 
 type heartbeatTick struct{ gen uint64 }
@@ -49,7 +50,15 @@ func (h *Heartbeat) Receive(ctx actor.Context) {
 		h.disarm()
 		h.gen, h.waiting, h.nudged = msg.Gen, false, false
 		h.activity = h.env.Clock.Now()
-		if h.cfg.Mode != "off" {
+		h.server = 0
+		if msg.PingInterval > 0 {
+			h.server = msg.PingInterval + msg.PingTimeout
+		}
+		switch {
+		case h.cfg.Mode == "off":
+		case h.server > 0:
+			h.awaitServer(ctx)
+		default:
 			h.tick = h.after(ctx, h.cfg.Interval.Duration, &heartbeatTick{gen: h.gen})
 		}
 		if h.cfg.StaleAfter.Duration > 0 {
@@ -69,12 +78,20 @@ func (h *Heartbeat) Receive(ctx actor.Context) {
 		if msg.gen != h.gen || !h.waiting {
 			return
 		}
-		h.log.Warn().Uint64("gen", h.gen).Dur("timeout", h.cfg.Timeout.Duration).Msg("connection stale")
+		timeout := h.cfg.Timeout.Duration
+		if h.server > 0 {
+			timeout = h.server
+		}
+		h.log.Warn().Uint64("gen", h.gen).Dur("timeout", timeout).Msg("connection stale")
 		ctx.Send(h.conn, &messages.ConnectionStale{Gen: h.gen, Reason: "heartbeat timeout"})
 		h.gen = 0
 		h.disarm()
 	case *messages.PongReceived:
-		if msg.Gen == h.gen {
+		switch {
+		case msg.Gen != h.gen:
+		case h.server > 0:
+			h.awaitServer(ctx)
+		default:
 			h.pong(msg.RTT)
 		}
 	case *messages.Activity:
@@ -82,6 +99,12 @@ func (h *Heartbeat) Receive(ctx actor.Context) {
 			return
 		}
 		h.activity, h.nudged = msg.At, false
+		if h.server > 0 {
+			if h.cfg.AnyFrameAlive && h.waiting {
+				h.awaitServer(ctx)
+			}
+			return
+		}
 		if h.cfg.AnyFrameAlive && !msg.At.Before(h.pingAt) {
 			h.pong(0) // only frames read after the ping prove the link still carries data
 		}
@@ -97,6 +120,14 @@ func (h *Heartbeat) Receive(ctx actor.Context) {
 	default:
 		h.log.Warn().Type("type", msg).Msg("unexpected message")
 	}
+}
+
+// awaitServer (re)starts the wait for the server's next ping: Engine.IO's pingInterval plus
+// pingTimeout, as the protocol asks of a client.
+func (h *Heartbeat) awaitServer(ctx actor.Context) {
+	stop(&h.deadline)
+	h.waiting, h.pingAt = true, h.env.Clock.Now()
+	h.deadline = h.after(ctx, h.server, &pongDeadline{gen: h.gen})
 }
 
 func (h *Heartbeat) pong(rtt time.Duration) {

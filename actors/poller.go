@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"holdfast/config"
+	"holdfast/framing"
 	"holdfast/messages"
 	"holdfast/poll"
 	"holdfast/tlsconf"
@@ -29,6 +30,7 @@ type Poller struct {
 	jitter Jitter
 
 	cursor   string
+	frames   *framing.Decoder // the stream's framing, made on the first poll
 	dedupe   poll.Dedupe
 	failures int
 	resend   bool // a send failed, so the queue holds; the next good poll tells it to flush here again
@@ -196,14 +198,21 @@ func (p *Poller) handle(ctx actor.Context, msg *polled) {
 
 // route feeds polled events to the Router exactly as the reader does, with via "poll".
 func (p *Poller) route(ctx actor.Context, events [][]byte) {
-	field := p.cfg.Cursor.Field
-	if field == "" {
+	if !p.cfg.HasCursor() {
 		events = p.dedupe.Filter(events)
+	}
+	if p.frames == nil {
+		codec, err := framing.New(p.cfg)
+		if err != nil { // validated at load
+			p.log.Error().Err(err).Msg("framing")
+			return
+		}
+		p.frames = codec.Decoder()
 	}
 	now := p.env.Clock.Now()
 	for _, ev := range events {
-		f := messages.ParseFrame(ev, field)
-		ctx.Send(p.peers.Router, &messages.FrameReceived{Data: ev, Type: f.Type, Cursor: f.Cursor,
+		f, data := p.frames.Frame(ev)
+		ctx.Send(p.peers.Router, &messages.FrameReceived{Data: data, Type: f.Type, Cursor: f.Cursor,
 			Invalid: f.Invalid, At: now, Via: messages.ViaPoll})
 		if f.Cursor != "" {
 			p.cursor = f.Cursor

@@ -25,9 +25,9 @@ type RouterConfig struct {
 	Stream        string
 	Routes        map[string][]string // type → sink names; "*" for the rest. Read-only.
 	DeadLetter    string              // sink for frames that cannot be routed; "" = count and log only
-	CursorField   string
-	InitialCursor string // the last checkpoint, so duplicates replayed after a restart are dropped
-	Buffer        int    // mailbox size. Default: DefaultRouterBuffer.
+	CursorField   string              // where the cursor is (a JSON pointer); "" when the stream keeps none
+	InitialCursor string              // the last checkpoint, so duplicates replayed after a restart are dropped
+	Buffer        int                 // mailbox size. Default: DefaultRouterBuffer.
 }
 
 // RouterConfigFrom extracts the router's part of a stream's config.
@@ -37,7 +37,7 @@ func RouterConfigFrom(sc config.StreamConfig, initialCursor string) RouterConfig
 		routes[r.Type] = r.Sinks
 	}
 	return RouterConfig{Stream: sc.Name, Routes: routes, DeadLetter: sc.DeadLetter,
-		CursorField: sc.Cursor.Field, InitialCursor: initialCursor}
+		CursorField: sc.CursorPointer(), InitialCursor: initialCursor}
 }
 
 // Router turns frames into envelopes and hands each to the sinks its type routes to. It owns
@@ -105,6 +105,10 @@ func (r *Router) route(ctx actor.Context, f *messages.FrameReceived) {
 		return
 	}
 	if f.Cursor != "" && r.cfg.CursorField != "" && r.duplicate(f) {
+		if f.Ack != nil && r.peers.Cursor != nil { // taken before: acknowledge once what precedes it is done
+			r.routed = append(r.routed, messages.EventRouted{Offset: r.offset, Ack: f.Ack, Gen: f.Gen})
+			r.sendRouted(ctx)
+		}
 		return
 	}
 	sinks, ok := r.cfg.Routes[f.Type]
@@ -126,8 +130,9 @@ func (r *Router) route(ctx actor.Context, f *messages.FrameReceived) {
 		}
 	}
 	if r.peers.Cursor != nil {
-		r.routed = append(r.routed, messages.EventRouted{Offset: r.offset, Cursor: f.Cursor, Sinks: sinks})
-		if len(r.routed) >= routedBatch {
+		r.routed = append(r.routed, messages.EventRouted{Offset: r.offset, Cursor: f.Cursor, Sinks: sinks, Ack: f.Ack, Gen: f.Gen})
+		if len(r.routed) >= routedBatch || f.Ack != nil { // an ack waits on the cursor actor: no batching delay
+			r.sendRouted(ctx)
 			r.sendRouted(ctx)
 		}
 	}

@@ -80,6 +80,19 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultCompression      = false
+	DefaultProtocol         = "json"
+)
+
+// Defaults for FramingConfig.
+const (
+	DefaultTypePath = "/type"
+)
+
+// Defaults for SocketIOConfig.
+const (
+	DefaultSocketIONamespace = "/"
+	DefaultSocketIOPath      = "/socket.io/"
+	DefaultSocketIOEmitEvent = "message"
 )
 
 // Defaults for ReconnectConfig (besides the BackoffConfig ones).
@@ -215,6 +228,10 @@ func DefaultStreamConfig() StreamConfig {
 		HandshakeTimeout: Duration{DefaultHandshakeTimeout},
 		WriteTimeout:     Duration{DefaultWriteTimeout},
 		Compression:      DefaultCompression,
+		Protocol:         DefaultProtocol,
+		Framing:          FramingConfig{TypePath: DefaultTypePath},
+		SocketIO: SocketIOConfig{Namespace: DefaultSocketIONamespace, Path: DefaultSocketIOPath,
+			EmitEvent: DefaultSocketIOEmitEvent},
 		Reconnect: ReconnectConfig{
 			BackoffConfig: BackoffConfig{
 				InitialDelay: Duration{DefaultInitialDelay},

@@ -46,9 +46,21 @@ func (c *Config) Redacted() string {
 		s.Headers = redactMap(s.Headers)
 		subs := make([]SubscribeConfig, len(s.Subscribe))
 		for j, sub := range s.Subscribe {
-			subs[j] = SubscribeConfig{Message: redactAny(sub.Message).(map[string]any)}
+			if sub.Message != nil {
+				sub.Message = redactAny(sub.Message).(map[string]any)
+			}
+			if sub.Variables != nil {
+				sub.Variables = redactAny(sub.Variables).(map[string]any)
+			}
+			subs[j] = sub
 		}
 		s.Subscribe = subs
+		if s.SocketIO.Auth != nil {
+			s.SocketIO.Auth = redactAny(s.SocketIO.Auth).(map[string]any)
+		}
+		if s.GraphQL.InitPayload != nil {
+			s.GraphQL.InitPayload = redactAny(s.GraphQL.InitPayload).(map[string]any)
+		}
 		if s.Fallback != nil {
 			fb := *s.Fallback
 			fb.PollURL, fb.SendURL = redactURL(fb.PollURL), redactURL(fb.SendURL)

@@ -131,6 +131,7 @@ type StreamConfig struct {
 	Compression      bool              `toml:"compression"`       // permessage-deflate. Default: false.
 	TLS              TLSConfig         `toml:"tls"`
 	DeadLetter       string            `toml:"dead_letter"` // sink for frames that cannot be routed
+	Protocol         string            `toml:"protocol"`    // json|graphql-transport-ws|socket.io. Default: json.
 
 	Subscribe []SubscribeConfig `toml:"subscribe"`
 	Routes    []RouteConfig     `toml:"route"`
@@ -140,11 +141,65 @@ type StreamConfig struct {
 	Cursor    CursorConfig      `toml:"cursor"`
 	Queue     QueueConfig       `toml:"queue"`
 	Fallback  *FallbackConfig   `toml:"fallback"` // nil: no polling fallback
+	Framing   FramingConfig     `toml:"framing"`
+	Answers   []AnswerConfig    `toml:"answer"`
+	Ack       AckConfig         `toml:"ack"`
+	GraphQL   GraphQLConfig     `toml:"graphql"`
+	SocketIO  SocketIOConfig    `toml:"socketio"`
 }
 
-// SubscribeConfig is one message sent after every (re)connect, in order.
+// FramingConfig says where a frame's type and cursor are, and what happens to frames that
+// are not JSON objects. Paths are JSON pointers (RFC 6901): "/data/e", "/0".
+type FramingConfig struct {
+	TypePath    string `toml:"type_path"`    // Default: /type.
+	CursorPath  string `toml:"cursor_path"`  // Default: "/" + cursor.field when that is set.
+	ArrayType   string `toml:"array_type"`   // type for arrays with nothing at type_path; "" = reject. "*" = the * route.
+	TextType    string `toml:"text_type"`    // type for frames that are not JSON (plain text); "" = reject.
+	UntypedType string `toml:"untyped_type"` // type for objects with nothing at type_path; "" = reject.
+}
+
+// AnswerConfig replies to the server's own application pings: a frame whose type is Type
+// (or whose text is Text) is answered at once with Reply, a template that may copy fields
+// of the frame (${/id}).
+type AnswerConfig struct {
+	Type  string `toml:"type"`
+	Text  string `toml:"text"`
+	Reply string `toml:"reply"`
+}
+
+// AckConfig acknowledges each event once every sink it was routed to has taken it.
+type AckConfig struct {
+	Message string `toml:"message"` // template filled from the event: {"envelope_id":${/envelope_id}}; "" = no acks
+}
+
+// GraphQLConfig is protocol "graphql-transport-ws". Each [[stream.subscribe]] is one operation.
+type GraphQLConfig struct {
+	InitPayload map[string]any `toml:"init_payload"` // connection_init payload; the token goes under auth.token_field
+}
+
+// SocketIOConfig is protocol "socket.io" (Engine.IO v4 over WebSocket).
+type SocketIOConfig struct {
+	Namespace      string         `toml:"namespace"`       // Default: /.
+	Path           string         `toml:"path"`            // Engine.IO path on the server. Default: /socket.io/.
+	Auth           map[string]any `toml:"auth"`            // connect payload; "${cursor}" values are the resume cursor
+	EmitEvent      string         `toml:"emit_event"`      // event name outbound messages are emitted as. Default: message.
+	ConnectTimeout Duration       `toml:"connect_timeout"` // open and namespace connect. Default: 10s.
+}
+
+// SubscribeConfig is one message sent after every (re)connect, in order. A string value
+// "${cursor}" anywhere in Message (or Variables) becomes the resume cursor.
 type SubscribeConfig struct {
 	Message map[string]any `toml:"message"`
+	Text    string         `toml:"text"` // a raw text frame instead of Message; ${cursor} is replaced
+
+	// graphql-transport-ws: one operation per subscribe.
+	ID            string         `toml:"id"` // Default: the operation name, else its position.
+	Query         string         `toml:"query"`
+	OperationName string         `toml:"operation_name"` // also the type its events are routed as
+	Variables     map[string]any `toml:"variables"`
+
+	// socket.io: emitted as an event after the namespace connect.
+	Event string `toml:"event"`
 }
 
 // RouteConfig sends events of Type ("*" = any type without a more specific route) to Sinks.
@@ -169,6 +224,8 @@ type HeartbeatConfig struct {
 	StaleAfter    Duration `toml:"stale_after"`     // no event for this long: resubscribe, then reconnect. 0 = off.
 	PingType      string   `toml:"ping_type"`       // Default: ping.
 	PongType      string   `toml:"pong_type"`       // Default: pong.
+	PingMessage   string   `toml:"ping_message"`    // sent instead of {"type":<ping_type>}: any JSON or text. Default: "".
+	PongMessage   string   `toml:"pong_message"`    // a frame with exactly this text is a pong too. Default: "".
 }
 
 // AuthConfig authenticates each connection.
@@ -179,7 +236,7 @@ type AuthConfig struct {
 	Header      string   `toml:"header"`     // Default: Authorization.
 	Scheme      string   `toml:"scheme"`     // prefix in the header value. Default: Bearer.
 	QueryParam  string   `toml:"query_param"`
-	Timeout     Duration `toml:"timeout"`      // wait for auth_success. Default: 10s.
+	Timeout     Duration `toml:"timeout"`      // wait for auth_success (connection_ack, namespace connect). Default: 10s.
 	OnFailure   string   `toml:"on_failure"`   // retry (at max_delay) | stop. Default: retry.
 	MessageType string   `toml:"message_type"` // Default: auth.
 	TokenField  string   `toml:"token_field"`  // Default: token.

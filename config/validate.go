@@ -320,9 +320,25 @@ func (ck *checker) stream(sc scope, s StreamConfig, sinks map[string]int) {
 	if s.DeadLetter != "" && sinks[s.DeadLetter] == 0 {
 		ck.add(sc, "dead_letter", "sink %q is not defined", s.DeadLetter)
 	}
+	ck.oneOf(sc, "protocol", s.Protocol, "json", "graphql-transport-ws", "socket.io")
 	for i, sub := range s.Subscribe {
-		if len(sub.Message) == 0 {
-			ck.add(sc, fmt.Sprintf("subscribe[%d].message", i), "must not be empty")
+		key := fmt.Sprintf("subscribe[%d]", i)
+		switch {
+		case s.Protocol == "graphql-transport-ws":
+			if sub.Query == "" {
+				ck.add(sc, key+".query", "is required with protocol %q", s.Protocol)
+			}
+		case s.Protocol == "socket.io":
+			if sub.Event == "" {
+				ck.add(sc, key+".event", "is required with protocol %q (the event name to emit)", s.Protocol)
+			}
+		case len(sub.Message) == 0 && sub.Text == "":
+			ck.add(sc, key+".message", "must not be empty")
+		case len(sub.Message) > 0 && sub.Text != "":
+			ck.add(sc, key+".text", "set message or text, not both")
+		}
+		if sub.Text != "" {
+			ck.template(sc, key+".text", sub.Text)
 		}
 	}
 	types := map[string]int{}
@@ -396,6 +412,8 @@ func (ck *checker) stream(sc scope, s StreamConfig, sinks map[string]int) {
 		}
 	}
 
+	ck.framing(sc, s)
+
 	if s.Cursor.Field != "" {
 		if s.Cursor.SubscribeKey == "" {
 			ck.add(sc, "cursor.subscribe_key", "must not be empty when cursor.field is set")
@@ -428,5 +446,92 @@ func (ck *checker) stream(sc scope, s StreamConfig, sinks map[string]int) {
 		}
 		ck.oneOf(sc, "fallback.shape", fb.Shape, "auto", "envelope", "array", "object")
 		ck.positive(sc, "fallback.retry_websocket_every", fb.RetryWebsocketEvery)
+	}
+}
+
+// framing checks the JSON pointers, templates and protocol settings of a stream.
+func (ck *checker) framing(sc scope, s StreamConfig) {
+	f := s.Framing
+	if f.TypePath == "" {
+		ck.add(sc, "framing.type_path", `must not be empty (a JSON pointer such as "/type")`)
+	}
+	ck.pointer(sc, "framing.type_path", f.TypePath)
+	ck.pointer(sc, "framing.cursor_path", f.CursorPath)
+	if f.CursorPath != "" && s.Cursor.SubscribeKey == "" {
+		ck.add(sc, "cursor.subscribe_key", "must not be empty when framing.cursor_path is set")
+	}
+	hb := s.Heartbeat
+	if hb.PingMessage != "" {
+		ck.template(sc, "heartbeat.ping_message", hb.PingMessage)
+	}
+	for i, a := range s.Answers {
+		key := fmt.Sprintf("answer[%d]", i)
+		if (a.Type == "") == (a.Text == "") {
+			ck.add(sc, key, "needs exactly one of type or text (what the server's ping looks like)")
+		}
+		if a.Reply == "" {
+			ck.add(sc, key+".reply", "is required")
+		}
+		ck.template(sc, key+".reply", a.Reply)
+	}
+	if s.Ack.Message != "" {
+		ck.template(sc, "ack.message", s.Ack.Message)
+	}
+	if s.Protocol == "socket.io" {
+		if !strings.HasPrefix(s.SocketIO.Namespace, "/") {
+			ck.add(sc, "socketio.namespace", "%q must start with /", s.SocketIO.Namespace)
+		}
+		if !strings.HasPrefix(s.SocketIO.Path, "/") {
+			ck.add(sc, "socketio.path", "%q must start with /", s.SocketIO.Path)
+		}
+		if s.SocketIO.EmitEvent == "" {
+			ck.add(sc, "socketio.emit_event", "must not be empty")
+		}
+		if s.Ack.Message != "" {
+			ck.add(sc, "ack.message", "socket.io acknowledges the events that ask for it by itself; leave ack.message empty")
+		}
+	}
+	if s.Protocol != "json" && s.Auth.Mode == "message" && s.Auth.TokenField == "" {
+		ck.add(sc, "auth.token_field", "must not be empty: it names the token in the %s payload", s.Protocol)
+	}
+}
+
+// pointer checks a JSON pointer (RFC 6901): "" or "/"-separated tokens, "~" only as ~0 or ~1.
+func (ck *checker) pointer(sc scope, key, p string) {
+	if p == "" {
+		return
+	}
+	if !strings.HasPrefix(p, "/") {
+		ck.add(sc, key, "%q is not a JSON pointer: it must start with / (e.g. \"/data/e\")", p)
+		return
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] == '~' && (i+1 == len(p) || p[i+1] != '0' && p[i+1] != '1') {
+			ck.add(sc, key, "%q: ~ must be written ~0, and / inside a key ~1", p)
+			return
+		}
+	}
+}
+
+// template checks the placeholders of a message template: ${cursor} or ${/json/pointer}.
+func (ck *checker) template(sc scope, key, t string) {
+	for rest := t; ; {
+		i := strings.Index(rest, "${")
+		if i < 0 {
+			return
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			ck.add(sc, key, "placeholder at %q is not closed with }", rest[i:])
+			return
+		}
+		name := rest[i+2 : i+j]
+		if name != "cursor" && !strings.HasPrefix(name, "/") {
+			ck.add(sc, key, "placeholder ${%s} is neither ${cursor} nor a JSON pointer such as ${/id}", name)
+		}
+		if name != "cursor" {
+			ck.pointer(sc, key, name)
+		}
+		rest = rest[i+j+1:]
 	}
 }

@@ -60,6 +60,27 @@ func TestValidate(t *testing.T) {
 		want   string // "" = valid
 	}{
 		{"base is valid", func(c *Config) {}, ""},
+		{"protocol unknown", func(c *Config) { st(c).Protocol = "stomp" }, `stream "processing" protocol: "stomp" is not one of json, graphql-transport-ws, socket.io`},
+		{"type_path not a pointer", func(c *Config) { st(c).Framing.TypePath = "e" }, `stream "processing" framing.type_path: "e" is not a JSON pointer`},
+		{"type_path empty", func(c *Config) { st(c).Framing.TypePath = "" }, `stream "processing" framing.type_path: must not be empty`},
+		{"cursor_path bad escape", func(c *Config) { st(c).Framing.CursorPath = "/a~2" }, `stream "processing" framing.cursor_path: "/a~2": ~ must be written ~0`},
+		{"cursor_path is valid", func(c *Config) { st(c).Framing.CursorPath = "/data/u" }, ""},
+		{"ack template unclosed", func(c *Config) { st(c).Ack.Message = `{"id":${/id}` + "" + `${/x` }, `stream "processing" ack.message: placeholder at "${/x" is not closed`},
+		{"ack template unknown placeholder", func(c *Config) { st(c).Ack.Message = `{"id":${id}}` }, `stream "processing" ack.message: placeholder ${id} is neither`},
+		{"answer needs type or text", func(c *Config) { st(c).Answers = []AnswerConfig{{Reply: "pong"}} }, `stream "processing" answer[0]: needs exactly one of type or text`},
+		{"answer needs reply", func(c *Config) { st(c).Answers = []AnswerConfig{{Text: "PING"}} }, `stream "processing" answer[0].reply: is required`},
+		{"graphql subscribe needs query", func(c *Config) {
+			st(c).Protocol = "graphql-transport-ws"
+			st(c).Subscribe = []SubscribeConfig{{OperationName: "Ticks"}}
+		}, `stream "processing" subscribe[0].query: is required with protocol "graphql-transport-ws"`},
+		{"socket.io subscribe needs event", func(c *Config) {
+			st(c).Protocol = "socket.io"
+			st(c).Subscribe = []SubscribeConfig{{Message: map[string]any{"a": 1}}}
+		}, `stream "processing" subscribe[0].event: is required with protocol "socket.io"`},
+		{"socket.io namespace", func(c *Config) { st(c).Protocol, st(c).SocketIO.Namespace = "socket.io", "feed" }, `stream "processing" socketio.namespace: "feed" must start with /`},
+		{"subscribe message and text", func(c *Config) {
+			st(c).Subscribe = []SubscribeConfig{{Message: map[string]any{"a": 1}, Text: "SUB"}}
+		}, `stream "processing" subscribe[0].text: set message or text, not both`},
 		{"no streams", func(c *Config) { c.Streams = nil }, "stream: at least one [[stream]] is required"},
 		{"stream name empty", func(c *Config) { st(c).Name = "" }, "stream[0] name: is required"},
 		{"stream name charset", func(c *Config) { st(c).Name = "a b" }, `stream[0] name: "a b" may only contain`},

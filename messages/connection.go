@@ -22,6 +22,7 @@ type FrameReceived struct {
 	Invalid string    // why the frame cannot be routed ("not JSON", "binary frame", …); "" when valid
 	At      time.Time // when it was read
 	Via     string    // ViaWebSocket or ViaPoll
+	Ack     []byte    // the acknowledgement to send once every sink took the event; nil when none
 }
 
 // Connected is sent by Connection to every peer each time a socket is ready: handshake,
@@ -30,6 +31,10 @@ type Connected struct {
 	Gen       uint64        // connection generation; echoed in SendPing
 	Host      string        // host only, never the full URL
 	Handshake time.Duration // dial to upgrade
+
+	// The server's own heartbeat (Engine.IO's open packet): it pings every PingInterval and the
+	// link is dead when no ping came within PingInterval+PingTimeout. 0 = holdfast pings.
+	PingInterval, PingTimeout time.Duration
 }
 
 // Disconnected is sent by Connection to every peer when a ready socket goes away.
@@ -56,6 +61,14 @@ type OutboundFailed struct {
 	ID  uint64
 	Gen uint64 // the SendOutbound's Gen, so a late answer from a former target is ignored
 	Err error
+}
+
+// SendAck asks Connection to write an event's acknowledgement on socket Gen. The Cursor actor
+// sends it once every sink the event went to has finished with it; an ack for an earlier
+// socket is dropped, and the server redelivers the event.
+type SendAck struct {
+	Gen  uint64
+	Data []byte
 }
 
 // GetCursor asks the Cursor actor for the last seen cursor; the answer is CursorValue.

@@ -21,6 +21,8 @@ type EventRouted struct {
 	Offset uint64
 	Cursor string   // the cursor field's value; "" when none
 	Sinks  []string // sink names the event went to; shared with the route table, read-only
+	Ack    []byte   // acknowledgement due once every sink finished the event; nil when none
+	Gen    uint64   // the socket the event came on, for Ack
 }
 
 // Routed tells the Cursor actor about routed events, oldest first, so it can checkpoint only

@@ -103,7 +103,7 @@ func (s *Stream) start(ctx actor.Context) {
 	s.backoff = b
 	s.peers = s.childPIDs()
 	initial := ""
-	if sc.Cursor.Field != "" {
+	if sc.HasCursor() {
 		if initial, err = actors.LoadCursor(actors.CursorPath(s.cfg.StateDir, sc.Name)); err != nil {
 			s.log.Error().Err(err).Msg("cursor unreadable; starting without one")
 		}
@@ -114,7 +114,8 @@ func (s *Stream) start(ctx actor.Context) {
 	}
 	if s.peers.Cursor != nil {
 		s.spawn(ctx, actors.NameCursor, actors.CursorProps(s.env, actors.CursorConfig{Stream: sc.Name,
-			Path: actors.CursorPath(s.cfg.StateDir, sc.Name), Interval: sc.Cursor.CheckpointInterval.Duration, Initial: initial}))
+			Path: actors.CursorPath(s.cfg.StateDir, sc.Name), Interval: sc.Cursor.CheckpointInterval.Duration, Initial: initial,
+			Conn: s.peers.Connection}))
 	}
 	s.spawn(ctx, actors.NameRouter, actors.RouterProps(s.env, actors.RouterConfigFrom(sc, initial), s.peers))
 	s.spawn(ctx, actors.NameQueue, actors.QueueProps(s.env, sc, s.cfg.StateDir, s.peers))
@@ -128,7 +129,7 @@ func (s *Stream) childPIDs() actors.Peers {
 	pid := func(name string) *actor.PID { return actor.NewPID(s.self.Address, s.self.Id+"/"+name) }
 	p := actors.Peers{Stream: s.self, Connection: pid(actors.NameConnection), Heartbeat: pid(actors.NameHeartbeat),
 		Queue: pid(actors.NameQueue), Router: pid(actors.NameRouter), Sinks: map[string]*actor.PID{}}
-	if s.cfg.Stream.Cursor.Field != "" {
+	if s.cfg.Stream.HasCursor() || s.cfg.Stream.Acks() { // acks wait on the sinks' progress, which the cursor actor follows
 		p.Cursor = pid(actors.NameCursor)
 	}
 	if s.cfg.Stream.Fallback != nil {
