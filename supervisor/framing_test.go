@@ -294,7 +294,9 @@ func TestAcksFollowTheSinks(t *testing.T) {
 			c.Send(e)
 		}
 		for s := range c.in {
-			var ack struct{ EnvelopeID string `json:"envelope_id"` }
+			var ack struct {
+				EnvelopeID string `json:"envelope_id"`
+			}
 			if json.Unmarshal([]byte(s), &ack) == nil && ack.EnvelopeID != "" {
 				mu.Lock()
 				acked[ack.EnvelopeID] = true
