@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -23,8 +24,17 @@ import (
 	"holdfast/tlsconf"
 )
 
-// closeGrace bounds the close handshake at shutdown.
+// closeGrace bounds the close handshake at shutdown: how long Connection keeps reading for
+// the peer's close frame after sending its own.
 const closeGrace = time.Second
+
+// probeEvery is how many outbound messages the writer sends between two confirmation probes
+// (a control ping carrying the last id written) while the backlog keeps it busy; it also
+// probes whenever it runs out of work. The pong confirms every message written before it.
+const probeEvery = 16
+
+// probePrefix marks the payload of a confirmation probe; the id follows in decimal.
+const probePrefix = "holdfast-out:"
 
 // Connection owns one socket per incarnation: it dials in Started, authenticates, subscribes,
 // and fails (panics with *messages.Failure) as soon as the socket is lost. It never retries by
@@ -43,6 +53,7 @@ type Connection struct {
 	behavior   actor.Behavior
 	sock       *websocket.Conn
 	out        chan outFrame // to the writer goroutine
+	closing    chan struct{} // closed once the close frame is queued: the reader discards data
 	readerDone chan struct{}
 	writerDone chan struct{}
 	cancelDial context.CancelFunc
@@ -76,9 +87,8 @@ type (
 		code int // close code, 0 when none
 		text string
 	}
-	writeDone struct {
+	writeFailed struct {
 		gen uint64
-		id  uint64
 		err error
 	}
 	authAnswer struct {
@@ -161,16 +171,9 @@ func (c *Connection) Receive(ctx actor.Context) {
 		if msg.gen == c.gen {
 			c.lost(ctx, msg)
 		}
-	case *writeDone:
-		if msg.gen != c.gen {
-			return
-		}
-		if msg.err != nil {
+	case *writeFailed:
+		if msg.gen == c.gen {
 			c.fail(ctx, &messages.Failure{Kind: messages.Transient, Err: msg.err}, 0)
-			return
-		}
-		if msg.id > 0 {
-			ctx.Send(c.peers.Queue, &messages.OutboundWritten{ID: msg.id})
 		}
 	case actor.SystemMessage, actor.AutoReceiveMessage:
 	default:
@@ -201,8 +204,10 @@ func (c *Connection) dialing(ctx actor.Context) {
 	}
 	c.sock, c.handshake = msg.sock, c.env.Clock.Now().Sub(c.dialStart)
 	c.sock.SetReadLimit(int64(c.cfg.ReadLimit))
-	c.startWriter(ctx)
-	c.startReader(ctx)
+	wrote := new(atomic.Uint64) // the last outbound id written; the writer stores, the reader loads
+	c.closing = make(chan struct{})
+	c.startWriter(ctx, wrote)
+	c.startReader(ctx, wrote)
 	c.log.Info().Str("host", c.host).Int64("handshake_ms", c.handshake.Milliseconds()).Msg("connected")
 	if c.env.Metrics != nil {
 		c.env.Metrics.Connections.WithLabelValues(c.cfg.Name).Inc()
@@ -564,14 +569,28 @@ func (c *Connection) fail(ctx actor.Context, f *messages.Failure, code int) {
 
 // startReader runs the only reader of the socket. Events go straight to the router, whose
 // bounded mailbox blocks this goroutine when sinks fall behind; protocol replies go to their
-// owners. It reports through messages, never via c or ctx.
-func (c *Connection) startReader(ctx actor.Context) {
-	sock, gen, done := c.sock, c.gen, make(chan struct{})
+// owners. It confirms outbound messages to the Queue: a pong to a probe confirms the id it
+// carries, and any frame whose read began after a write completed confirms that write
+// (wrote is the writer's last id). Once closing is closed it reads on to the peer's close
+// frame but discards data frames, so the socket is never closed with unread input (which
+// makes the kernel send a reset). It reports through messages, never via c or ctx.
+func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
+	sock, gen, done, closing := c.sock, c.gen, make(chan struct{}), c.closing
 	self, root, clock := ctx.Self(), ctx.ActorSystem().Root, c.env.Clock
-	router, heartbeat := c.peers.Router, c.peers.Heartbeat
-	dec, cfg := c.codec.Decoder(), c.cfg
+	router, heartbeat, queue := c.peers.Router, c.peers.Heartbeat, c.peers.Queue
+	dec, cfg, log := c.codec.Decoder(), c.cfg, c.log
 	c.readerDone = done
-	sock.SetPongHandler(func(string) error {
+	var seen uint64 // the highest id confirmed; the handler below runs on the reader goroutine
+	confirm := func(id uint64) {
+		if id > seen && queue != nil {
+			seen = id
+			root.Send(queue, &messages.OutboundConfirmed{Gen: gen, UpTo: id})
+		}
+	}
+	sock.SetPongHandler(func(data string) error {
+		if id, ok := parseProbe(data); ok {
+			confirm(id)
+		}
 		root.Send(heartbeat, &messages.PongReceived{Gen: gen})
 		return nil
 	})
@@ -583,7 +602,14 @@ func (c *Connection) startReader(ctx actor.Context) {
 			}
 		}()
 		var scratch []byte // reused between frames; each message gets an exact copy
+		discarded := 0
+		defer func() {
+			if discarded > 0 {
+				log.Info().Int("frames", discarded).Msg("frames after the close frame discarded")
+			}
+		}()
 		for {
+			before := wrote.Load()
 			kind, data, err := readFrame(sock, scratch[:0])
 			if cap(data) <= maxScratch {
 				scratch = data
@@ -596,12 +622,20 @@ func (c *Connection) startReader(ctx actor.Context) {
 				var ce *websocket.CloseError
 				if errors.As(err, &ce) {
 					rf.code, rf.text = ce.Code, ce.Text
+					confirm(before) // the peer's close frame comes after everything it read
+				} else if isClosed(closing) {
+					log.Warn().Err(err).Dur("grace", closeGrace).Msg("no close frame from the peer")
 				}
 				if errors.Is(err, websocket.ErrReadLimit) {
 					rf.err = fmt.Errorf("read: frame larger than read_limit %d bytes", cfg.ReadLimit)
 				}
 				root.Send(self, rf)
 				return
+			}
+			confirm(before)
+			if isClosed(closing) {
+				discarded++
+				continue
 			}
 			fr := &messages.FrameReceived{Gen: gen, Data: data, At: clock.Now(), Via: messages.ViaWebSocket}
 			if kind == websocket.BinaryMessage {
@@ -641,43 +675,79 @@ func (c *Connection) startReader(ctx actor.Context) {
 	}()
 }
 
-// startWriter runs the only writer of the socket; every write has a deadline.
-func (c *Connection) startWriter(ctx actor.Context) {
+// startWriter runs the only writer of the socket; every write has a deadline. After each
+// outbound message it publishes the id in wrote, and it probes (a control ping carrying the
+// last id) every probeEvery messages and whenever it runs out of work, so the pong confirms
+// them even when the peer sends nothing else.
+func (c *Connection) startWriter(ctx actor.Context, wrote *atomic.Uint64) {
 	sock, gen, out, done := c.sock, c.gen, make(chan outFrame, 64), make(chan struct{})
 	self, root, timeout := ctx.Self(), ctx.ActorSystem().Root, c.cfg.WriteTimeout.Duration
 	c.out, c.writerDone = out, done
 	go func() {
 		defer close(done)
 		failed := false
+		unprobed := 0 // outbound messages written since the last probe
 		for f := range out {
 			if failed {
 				continue // drain so the actor never blocks on a dead writer
 			}
 			var err error
-			deadline := wallDeadline(timeout)
 			switch f.kind {
 			case websocket.TextMessage:
-				_ = sock.SetWriteDeadline(deadline)
+				_ = sock.SetWriteDeadline(wallDeadline(timeout))
 				err = sock.WriteMessage(websocket.TextMessage, f.data)
 			default:
-				err = sock.WriteControl(f.kind, f.data, deadline)
+				err = sock.WriteControl(f.kind, f.data, wallDeadline(timeout))
 			}
 			if f.kind == websocket.CloseMessage {
 				continue // teardown reports nothing
 			}
+			if err == nil && f.id > 0 {
+				wrote.Store(f.id)
+				unprobed++
+				if unprobed >= probeEvery || len(out) == 0 {
+					unprobed = 0
+					err = sock.WriteControl(websocket.PingMessage, probe(f.id), wallDeadline(timeout))
+				}
+			}
 			if err != nil {
 				failed = true
-				root.Send(self, &writeDone{gen: gen, id: f.id, err: fmt.Errorf("write: %w", err)})
-				continue
-			}
-			if f.id > 0 {
-				root.Send(self, &writeDone{gen: gen, id: f.id})
+				root.Send(self, &writeFailed{gen: gen, err: fmt.Errorf("write: %w", err)})
 			}
 		}
 	}()
 }
 
-// teardown closes first, then waits for the goroutines. graceful sends a close frame.
+// isClosed reports whether ch is closed, without waiting.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// probe is the payload of a confirmation ping for outbound message id.
+func probe(id uint64) []byte {
+	return strconv.AppendUint([]byte(probePrefix), id, 10)
+}
+
+// parseProbe reads a pong's payload; ok is false for any pong but a probe's.
+func parseProbe(data string) (uint64, bool) {
+	s, ok := strings.CutPrefix(data, probePrefix)
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(s, 10, 64)
+	return id, err == nil
+}
+
+// teardown closes the socket and waits for the goroutines. graceful performs the close
+// handshake (RFC 6455 §7.1.1): the writer sends a close frame after what it holds, and the
+// reader reads on until the peer's close frame, for at most closeGrace, before the socket
+// closes; closing it with unread input would make the kernel reset the connection, and the
+// peer would lose what it had not read yet, the close frame included.
 func (c *Connection) teardown(graceful bool) {
 	if c.cancelDial != nil {
 		c.cancelDial()
@@ -687,11 +757,16 @@ func (c *Connection) teardown(graceful bool) {
 		return
 	}
 	if graceful {
+		close(c.closing)
 		c.out <- outFrame{kind: websocket.CloseMessage,
 			data: websocket.FormatCloseMessage(websocket.CloseNormalClosure, "holdfast stopping")}
 	}
 	close(c.out)
 	<-c.writerDone
+	if graceful { // a deadline, not a timer: like a write deadline, the kernel enforces it
+		_ = c.sock.SetReadDeadline(wallDeadline(closeGrace))
+		<-c.readerDone
+	}
 	_ = c.sock.Close()
 	<-c.readerDone
 	c.sock = nil

@@ -16,18 +16,24 @@ import (
 	"holdfast/queue"
 )
 
-// Window is how many queued messages may be in flight to the socket at once. The poller
-// gets one at a time, so a failed POST never lets a later message overtake it.
+// SocketWindow is how many queued messages may be handed to the socket and not yet confirmed
+// at once; it bounds what a crash can send twice (with up to as many confirmed messages
+// whose removal was not yet committed). The poller gets one at a time, so a failed POST
+// never lets a later message overtake it.
 const (
-	socketWindow = 64
+	SocketWindow = 64
 	pollWindow   = 1
 	statsPeriod  = 250 * time.Millisecond
 )
 
 // Queue owns a stream's outbound queue. It holds messages while the link is down and flushes
 // them in order once Connected (or, on polling fallback with send_url, through the Poller).
-// A message leaves only when the writer confirms it: at-least-once to the socket. Pushes
-// that arrive together are committed in one store transaction (one fsync when durable).
+// A message leaves only when its delivery is confirmed (OutboundConfirmed from the socket's
+// reader, OutboundWritten from the poller): at-least-once end to end. Unconfirmed messages
+// go back to the head of the queue when the transport changes or fails. Confirmed messages
+// are removed in batches (one store transaction for what confirmed meanwhile), so the depth
+// falls during a drain. Pushes that arrive together are committed in one store transaction
+// (one fsync when durable).
 type Queue struct {
 	log     zerolog.Logger
 	env     Env
@@ -39,12 +45,16 @@ type Queue struct {
 	q       *queue.Queue
 	openErr error // a durable queue that could not open refuses every push
 
-	target   *actor.PID // where to flush; nil = hold
-	gen      uint64
-	window   int
-	inflight int
-	lastSent uint64 // id of the last message handed to target
-	written  uint64 // highest id confirmed and not yet acked in the store
+	target    *actor.PID // where to flush; nil = hold
+	gen       uint64
+	window    int
+	flight    []uint64 // ids handed to target and not yet confirmed, in order
+	lastSent  uint64   // id of the last message handed to target
+	confirmed uint64   // highest id confirmed
+	acked     uint64   // highest id whose removal was committed
+	unacked   int      // confirmed since the last committed removal
+	ackQueued bool     // an ackConfirmed is in the mailbox
+	drainTo   *actor.PID
 
 	batch      []pendingPush
 	stats      messages.QueueStats
@@ -58,6 +68,7 @@ type pendingPush struct {
 
 type (
 	commitPushes   struct{}
+	ackConfirmed   struct{}
 	queueStatsTick struct{}
 )
 
@@ -93,11 +104,12 @@ func (q *Queue) Receive(ctx actor.Context) {
 		q.commit(ctx)
 		q.flush(ctx)
 	case *messages.Connected:
-		q.retarget(q.peers.Connection, msg.Gen, socketWindow)
+		q.retarget(q.peers.Connection, msg.Gen, SocketWindow)
 		q.flush(ctx)
 	case *messages.Disconnected:
 		if msg.Gen == q.gen {
 			q.retarget(nil, 0, 0)
+			q.checkDrained(ctx)
 		}
 	case *messages.QueueMode:
 		if msg.Via == messages.ViaPoll && q.canPoll {
@@ -108,29 +120,28 @@ func (q *Queue) Receive(ctx actor.Context) {
 			q.flush(ctx)
 		} else if msg.Via != messages.ViaWebSocket {
 			q.retarget(nil, 0, 0)
+			q.checkDrained(ctx)
 		}
+	case *messages.OutboundConfirmed:
+		q.confirm(ctx, msg.UpTo, messages.ViaWebSocket)
 	case *messages.OutboundWritten:
-		q.inflight = max(q.inflight-1, 0)
-		q.written = max(q.written, msg.ID)
-		q.stats.Sent++
-		if q.env.Metrics != nil {
-			via := messages.ViaWebSocket
-			if q.target != nil && q.target.Equal(q.peers.Poller) {
-				via = messages.ViaPoll
-			}
-			q.env.Metrics.MessagesOut.WithLabelValues(q.stream, via).Inc()
-		}
-		if q.inflight == 0 {
-			q.ack()
-		}
-		q.flush(ctx)
+		q.confirm(ctx, msg.ID, messages.ViaPoll)
+	case *ackConfirmed:
+		q.ackQueued = false
+		q.ack()
+		q.scheduleReport(ctx)
+		q.checkDrained(ctx)
 	case *messages.OutboundFailed:
 		if msg.Gen != q.gen {
 			return // from a former target: the current one is unaffected
 		}
 		q.log.Warn().Uint64("id", msg.ID).Err(msg.Err).Msg("send failed; message stays queued")
-		q.ack()
 		q.retarget(nil, 0, 0) // resend from the front when a transport is ready again
+		q.checkDrained(ctx)
+	case *messages.DrainQueue:
+		q.commit(ctx)
+		q.drainTo = ctx.Sender()
+		q.checkDrained(ctx)
 	case *queueStatsTick:
 		q.statsTimer = nil
 		q.report(ctx)
@@ -216,34 +227,84 @@ func (q *Queue) commit(ctx actor.Context) {
 
 // flush hands the next messages to the target, up to the window.
 func (q *Queue) flush(ctx actor.Context) {
-	if q.q == nil || q.target == nil || q.inflight >= q.window {
+	if q.q == nil || q.target == nil || len(q.flight) >= q.window {
 		return
 	}
-	live, expired := q.q.PeekAfter(q.lastSent, q.window-q.inflight, q.env.Clock.Now())
+	live, expired := q.q.PeekAfter(q.lastSent, q.window-len(q.flight), q.env.Clock.Now())
 	q.count(metrics.DropTTL, expired)
 	for _, it := range live {
 		ctx.Send(q.target, &messages.SendOutbound{Gen: q.gen, ID: it.ID, Data: it.Data})
-		q.inflight++
+		q.flight = append(q.flight, it.ID)
 		q.lastSent = it.ID
 	}
 	q.scheduleReport(ctx)
 }
 
-// retarget switches where messages go; whatever was in flight is sent again from the front.
+// retarget switches where messages go; whatever was not confirmed is sent again from the
+// front, in order.
 func (q *Queue) retarget(to *actor.PID, gen uint64, window int) {
 	q.ack()
+	if n := len(q.flight); n > 0 && q.target != nil {
+		q.log.Info().Int("unconfirmed", n).Uint64("first_id", q.flight[0]).Msg("unconfirmed messages go back to the head of the queue")
+	}
 	q.target, q.gen, q.window = to, gen, window
-	q.inflight, q.lastSent = 0, q.written
+	q.flight, q.lastSent = q.flight[:0], q.confirmed
+}
+
+// confirm records that every message up to id was delivered: it frees the window at once and
+// removes them from the store in a batch, with whatever else confirms meanwhile (ackConfirmed
+// runs after the messages already waiting), and at the latest once a window's worth waits.
+func (q *Queue) confirm(ctx actor.Context, id uint64, via string) {
+	if id <= q.confirmed {
+		return
+	}
+	q.confirmed, q.lastSent = id, max(q.lastSent, id)
+	n := 0
+	for n < len(q.flight) && q.flight[n] <= id {
+		n++
+	}
+	q.flight = append(q.flight[:0], q.flight[n:]...)
+	q.stats.Sent += uint64(n)
+	if q.env.Metrics != nil && n > 0 {
+		q.env.Metrics.MessagesOut.WithLabelValues(q.stream, via).Add(float64(n))
+	}
+	q.unacked += n
+	if q.unacked >= SocketWindow {
+		q.ack()
+	} else if !q.ackQueued {
+		q.ackQueued = true
+		ctx.Send(ctx.Self(), &ackConfirmed{})
+	}
+	q.flush(ctx)
 }
 
 // ack removes every confirmed message from the store in one transaction.
 func (q *Queue) ack() {
-	if q.q == nil || q.written == 0 {
+	if q.q == nil || q.confirmed == 0 || q.acked >= q.confirmed {
 		return
 	}
-	if _, err := q.q.AckUpTo(q.written); err != nil && !errors.Is(err, queue.ErrUnknownID) {
+	if _, err := q.q.AckUpTo(q.confirmed); err != nil && !errors.Is(err, queue.ErrUnknownID) {
 		q.log.Error().Err(err).Msg("ack queue")
+		return // the delete is retried with the next store update
 	}
+	q.acked, q.unacked = q.confirmed, 0
+}
+
+// checkDrained answers a pending DrainQueue once nothing is left to deliver, or nothing can be.
+func (q *Queue) checkDrained(ctx actor.Context) {
+	if q.drainTo == nil {
+		return
+	}
+	q.ack()
+	depth := 0
+	if q.q != nil {
+		depth = q.q.Len()
+	}
+	if depth > 0 && q.target != nil {
+		return
+	}
+	ctx.Send(q.drainTo, &messages.QueueDrained{Depth: depth})
+	q.drainTo = nil
 }
 
 func (q *Queue) count(reason string, items []queue.Item) {
@@ -273,6 +334,7 @@ func (q *Queue) report(ctx actor.Context) {
 	if q.q != nil {
 		q.stats.Depth, q.stats.Bytes = q.q.Len(), q.q.Bytes()
 	}
+	q.stats.Unconfirmed = len(q.flight)
 	if m := q.env.Metrics; m != nil {
 		m.QueueDepth.WithLabelValues(q.stream).Set(float64(q.stats.Depth))
 		m.QueueBytes.WithLabelValues(q.stream).Set(float64(q.stats.Bytes))

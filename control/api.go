@@ -82,7 +82,9 @@ type QueueStatus struct {
 	Bytes   int64  `json:"bytes"`   // bytes waiting
 	Dropped uint64 `json:"dropped"` // dropped on overflow
 	Expired uint64 `json:"expired"` // dropped after their ttl
-	Sent    uint64 `json:"sent"`    // written upstream
+	Sent    uint64 `json:"sent"`    // delivered and confirmed (see README, What delivered means)
+	// Unconfirmed is how many of Depth were written and await confirmation.
+	Unconfirmed int `json:"unconfirmed"`
 }
 
 // SendResponse is the body of a 202 from POST /v1/streams/{name}/messages.
@@ -116,11 +118,12 @@ func toResponse(st *messages.Status) StatusResponse {
 			LastError:   s.LastError,
 			LastErrorAt: timePtr(s.LastErrorAt),
 			Queue: QueueStatus{
-				Depth:   s.Queue.Depth,
-				Bytes:   s.Queue.Bytes,
-				Dropped: s.Queue.Dropped,
-				Expired: s.Queue.Expired,
-				Sent:    s.Queue.Sent,
+				Depth:       s.Queue.Depth,
+				Bytes:       s.Queue.Bytes,
+				Dropped:     s.Queue.Dropped,
+				Expired:     s.Queue.Expired,
+				Sent:        s.Queue.Sent,
+				Unconfirmed: s.Queue.Unconfirmed,
 			},
 			EventsIn:    s.Router.EventsIn,
 			ParseErrors: s.Router.ParseErrors,

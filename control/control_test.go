@@ -449,7 +449,7 @@ func TestStatusJSON(t *testing.T) {
 		{
 			StreamState: messages.StreamState{Stream: "zeta", State: "backoff", Attempt: 3, MaxAttempts: 10,
 				Since: since, LastError: "dial: refused", RetryIn: 4 * time.Second},
-			Queue:  messages.QueueStats{Depth: 5, Bytes: 120, Dropped: 2},
+			Queue:  messages.QueueStats{Depth: 5, Bytes: 120, Dropped: 2, Unconfirmed: 3},
 			Router: messages.RouterStats{EventsIn: 42, ParseErrors: 1, Duplicates: 2, Gaps: 3, GapEvents: 9, LastEventAt: since.Add(time.Minute)},
 		},
 		{StreamState: messages.StreamState{Stream: "alpha", State: "connected", Via: "websocket"}},
@@ -474,7 +474,7 @@ func TestStatusJSON(t *testing.T) {
 		"since": "2025-03-01T12:00:00Z", "last_error": "dial: refused", "retry_in": "4s",
 		"events_in": 42.0, "parse_errors": 1.0, "duplicates": 2.0, "gaps": 3.0, "gap_events": 9.0,
 		"last_event_at": "2025-03-01T12:01:00Z",
-		"queue":         map[string]any{"depth": 5.0, "bytes": 120.0, "dropped": 2.0, "expired": 0.0, "sent": 0.0},
+		"queue":         map[string]any{"depth": 5.0, "bytes": 120.0, "dropped": 2.0, "expired": 0.0, "sent": 0.0, "unconfirmed": 3.0},
 	} {
 		if got := zeta[key]; fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("%s = %v, want %v", key, got, want)

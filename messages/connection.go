@@ -51,9 +51,18 @@ type PongReceived struct {
 	RTT time.Duration // 0 when unknown
 }
 
-// OutboundWritten confirms to Queue that message ID reached the socket.
+// OutboundWritten tells Queue the Poller delivered message ID (send_url answered 2xx).
 type OutboundWritten struct {
 	ID uint64
+}
+
+// OutboundConfirmed tells Queue that every message up to and including UpTo that Connection
+// wrote on socket Gen has been confirmed: the link showed life after the write completed (a
+// pong to the writer's probe, the peer's close frame, or any frame read after the write).
+// It is sent by the connection's reader goroutine, in increasing UpTo.
+type OutboundConfirmed struct {
+	Gen  uint64
+	UpTo uint64
 }
 
 // OutboundFailed tells Queue a message could not be written; it stays queued.

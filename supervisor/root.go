@@ -158,7 +158,9 @@ func (r *Root) checkAllFailed() {
 }
 
 func (r *Root) startStream(ctx actor.Context, sc StreamConfig) {
-	if _, err := ctx.SpawnNamed(StreamProps(r.env, sc), sc.Stream.Name); err != nil {
+	run := sc // kept apart from r.streams, so a new shutdown_timeout alone restarts nothing
+	run.Drain = r.cfg.Config.Daemon.ShutdownTimeout.Duration / 2
+	if _, err := ctx.SpawnNamed(StreamProps(r.env, run), sc.Stream.Name); err != nil {
 		r.log.Error().Err(err).Str("stream", sc.Stream.Name).Msg("start stream")
 		return
 	}

@@ -23,6 +23,9 @@ type StreamConfig struct {
 	Sinks    map[string]config.SinkConfig // every sink the stream's routes and dead letters name
 	StateDir string
 	Stdout   io.Writer // where stdout sinks write
+	// Drain is how long a stop waits for the outbound queue to be delivered and confirmed
+	// before the socket closes; the root sets it to half of shutdown_timeout. 0: no wait.
+	Drain time.Duration
 }
 
 // Stream supervises one stream's children and owns its whole reconnect policy: it counts
@@ -302,16 +305,28 @@ func (s *Stream) setState(state, lastErr string, retryIn time.Duration) {
 	}
 }
 
-// stopChildren drains the stream at shutdown: the socket closes first, then the router and
-// the sinks finish what they hold, and the cursor saves last.
+// stopChildren drains the stream at shutdown: the outbound queue is delivered while the link
+// is up (for at most Drain), the socket closes with the close handshake, the queue records
+// the last confirmations, then the router and the sinks finish what they hold, and the
+// cursor saves last.
 func (s *Stream) stopChildren(ctx actor.Context) {
 	stopTimer(&s.pending)
 	stopTimer(&s.promote)
 	wait := func(f *actor.Future) { _ = f.Wait() } // each future times out on its own (10s)
+	if s.cfg.Drain > 0 {
+		res, err := ctx.RequestFuture(s.peers.Queue, &messages.DrainQueue{}, s.cfg.Drain).Result()
+		durable := s.cfg.Stream.Queue.Durable
+		if d, ok := res.(*messages.QueueDrained); ok && d.Depth > 0 {
+			s.log.Warn().Int("depth", d.Depth).Bool("durable", durable).Msg("outbound queue not drained: no link to send on")
+		} else if err != nil {
+			s.log.Warn().Dur("drain", s.cfg.Drain).Bool("durable", durable).Msg("outbound queue not drained in time")
+		}
+	}
 	wait(ctx.StopFuture(s.peers.Connection))
 	if s.polling {
 		wait(ctx.StopFuture(s.peers.Poller))
 	}
+	wait(ctx.PoisonFuture(s.peers.Queue)) // after the confirmations the reader sent while closing
 	wait(ctx.PoisonFuture(s.peers.Router))
 	for _, pid := range s.peers.Sinks {
 		wait(ctx.PoisonFuture(pid))

@@ -45,6 +45,9 @@ type conn struct {
 	subscribed bool
 	closing    bool // a close frame is queued or sent: client frames are ignored
 	authTimer  *time.Timer
+
+	// Owned by the reader (the handler's goroutine).
+	clientClose int // the code of the client's close frame; 0 until one arrives
 }
 
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
@@ -118,9 +121,19 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	c.readLoop()
 }
 
-// readLoop reads until the socket fails, holding still while the connection is frozen.
+// readLoop reads until the socket fails, holding still while the connection is frozen. When
+// it ends, it records how the client closed (see ClientCloses).
 func (c *conn) readLoop() {
 	defer c.teardown()
+	var readErr error
+	defer func() {
+		code := c.clientClose
+		if code == 0 {
+			code = websocket.CloseAbnormalClosure
+		}
+		s := c.s
+		s.set(func() { s.clientCloses = append(s.clientCloses, ClientClose{Code: code, Err: errString(readErr)}) })
+	}()
 	c.ws.SetReadLimit(readLimit)
 	c.ws.SetPingHandler(c.onPing)
 	c.ws.SetCloseHandler(c.onClose)
@@ -134,6 +147,7 @@ func (c *conn) readLoop() {
 		}
 		if err != nil {
 			c.log.Debug().Err(err).Msg("read")
+			readErr = err
 			return
 		}
 		if c.isClosing() {
@@ -419,6 +433,7 @@ func (c *conn) onPing(data string) error {
 }
 
 func (c *conn) onClose(code int, _ string) error {
+	c.clientClose = code
 	if held, _ := c.held(); !held {
 		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(controlWait))
 	}
@@ -448,6 +463,13 @@ func (c *conn) teardown() {
 		})
 		c.log.Debug().Msg("connection closed")
 	})
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // cursor reads a subscribe's since: a JSON number or a numeric string.

@@ -111,6 +111,13 @@ type Server struct {
 	receivedRaw   [][]byte
 	outbound      []map[string]any
 	subscriptions []map[string]any
+	clientCloses  []ClientClose
+}
+
+// ClientClose is how one connection ended, seen from the server.
+type ClientClose struct {
+	Code int    // the client's close code; 1006 (abnormal closure) when it sent none
+	Err  string // the read error that ended the connection ("connection reset by peer", …)
 }
 
 // New returns a server that is not listening yet; call Start.
@@ -397,6 +404,15 @@ func (s *Server) ReceivedRaw() [][]byte {
 // the socket and from /send, in arrival order. The maps are shared: do not modify them.
 func (s *Server) Outbound() []map[string]any {
 	return get(s, func() []map[string]any { return append([]map[string]any(nil), s.outbound...) })
+}
+
+// OutboundLen is len(Outbound()) without the copy.
+func (s *Server) OutboundLen() int { return get(s, func() int { return len(s.outbound) }) }
+
+// ClientCloses returns how each finished connection ended, in the order they ended: the
+// client's close code (1006 when a reset, a drop or Close ended it without one).
+func (s *Server) ClientCloses() []ClientClose {
+	return get(s, func() []ClientClose { return append([]ClientClose(nil), s.clientCloses...) })
 }
 
 // Subscriptions returns the subscribe messages in arrival order.
