@@ -3,6 +3,8 @@ package actors
 import (
 	"math/rand/v2"
 	"time"
+
+	"holdfast/retry"
 )
 
 // Timer is a pending AfterFunc; *time.Timer satisfies it.
@@ -24,8 +26,8 @@ func (SystemClock) Now() time.Time { return time.Now() }
 func (SystemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
 // Rand draws a uniform duration in [0, n); it is the only randomness actors use, so tests
-// can fix it. A non-positive n yields 0.
-type Rand func(n time.Duration) time.Duration
+// can fix it. A non-positive n yields 0. It is retry's Rand: jitter is its one use.
+type Rand = retry.Rand
 
 // SystemRand is the real source of randomness that main passes.
 func SystemRand(n time.Duration) time.Duration {

@@ -21,6 +21,7 @@ import (
 	"holdfast/framing"
 	"holdfast/messages"
 	"holdfast/metrics"
+	"holdfast/retry"
 	"holdfast/tlsconf"
 )
 
@@ -75,11 +76,11 @@ type outFrame struct {
 // Self-messages from the connection's goroutines and timers.
 type (
 	dialed struct {
-		gen        uint64
-		sock       *websocket.Conn
-		status     int
-		retryAfter time.Duration
-		err        error
+		gen    uint64
+		sock   *websocket.Conn
+		status int
+		hint   time.Duration // Retry-After, capped at reconnect.max_hint
+		err    error
 	}
 	readFailed struct {
 		gen  uint64
@@ -200,7 +201,7 @@ func (c *Connection) dialing(ctx actor.Context) {
 		if msg.status == http.StatusUnauthorized || msg.status == http.StatusForbidden {
 			kind = messages.AuthRejected
 		}
-		panic(&messages.Failure{Kind: kind, Err: msg.err, Retry: msg.retryAfter, Gen: c.gen})
+		panic(&messages.Failure{Kind: kind, Err: msg.err, Hint: msg.hint, Gen: c.gen})
 	}
 	c.sock, c.handshake = msg.sock, c.env.Clock.Now().Sub(c.dialStart)
 	c.sock.SetReadLimit(int64(c.cfg.ReadLimit))
@@ -330,7 +331,7 @@ func (c *Connection) dial(ctx actor.Context) {
 	}
 	dctx, cancel := context.WithTimeout(context.Background(), c.cfg.HandshakeTimeout.Duration)
 	c.cancelDial = cancel
-	self, root, gen, clock := ctx.Self(), ctx.ActorSystem().Root, c.gen, c.env.Clock
+	self, root, gen, clock, maxHint := ctx.Self(), ctx.ActorSystem().Root, c.gen, c.env.Clock, c.cfg.Reconnect.MaxHint.Duration
 	c.log.Info().Str("host", c.host).Uint64("gen", gen).Msg("connecting")
 	go func() {
 		sock, resp, err := d.DialContext(dctx, target, header)
@@ -339,7 +340,7 @@ func (c *Connection) dial(ctx actor.Context) {
 			r.err = fmt.Errorf("dial %s: %w", c.host, err)
 			if resp != nil {
 				r.status = resp.StatusCode
-				r.retryAfter = retryAfter(resp.Header.Get("Retry-After"), clock.Now())
+				r.hint = retry.RetryAfter(resp.Header, clock.Now(), maxHint)
 				r.err = fmt.Errorf("dial %s: %s", c.host, resp.Status)
 			}
 		}
@@ -524,8 +525,8 @@ func (c *Connection) write(f outFrame) {
 func (c *Connection) lost(ctx actor.Context, msg *readFailed) {
 	f := &messages.Failure{Kind: messages.Transient, Err: msg.err}
 	switch msg.code {
-	case websocket.CloseTryAgainLater:
-		f.Retry = max(parseSeconds(msg.text), c.cfg.Reconnect.MaxDelay.Duration)
+	case websocket.CloseTryAgainLater: // the reason may say how long, in seconds
+		f.Hint = retry.Hint(msg.text, time.Time{}, c.cfg.Reconnect.MaxHint.Duration)
 	case websocket.ClosePolicyViolation: // the token was refused or revoked, in every auth mode
 		if c.cfg.Auth.Mode != "" && c.cfg.Auth.Mode != "none" {
 			f.Kind = messages.AuthRejected
@@ -563,7 +564,7 @@ func (c *Connection) fail(ctx actor.Context, f *messages.Failure, code int) {
 			}
 		}
 	}
-	f.Gen = c.gen
+	f.Gen, f.CloseCode = c.gen, code
 	panic(f)
 }
 
@@ -802,25 +803,3 @@ func readFrame(sock *websocket.Conn, buf []byte) (int, []byte, error) {
 // wallDeadline is a socket deadline. The kernel enforces it in real time, so it is the one
 // place that reads the wall clock instead of Env.Clock.
 func wallDeadline(d time.Duration) time.Time { return time.Now().Add(d) }
-
-// retryAfter parses an HTTP Retry-After: seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
-
-// parseSeconds reads a close reason such as "30" as a delay; 0 when it is not one.
-func parseSeconds(s string) time.Duration {
-	if n, err := strconv.Atoi(s); err == nil && n > 0 {
-		return time.Duration(n) * time.Second
-	}
-	return 0
-}

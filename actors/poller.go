@@ -13,6 +13,7 @@ import (
 	"holdfast/framing"
 	"holdfast/messages"
 	"holdfast/poll"
+	"holdfast/retry"
 	"holdfast/tlsconf"
 )
 
@@ -27,7 +28,8 @@ type Poller struct {
 	fb     config.FallbackConfig
 	peers  Peers
 	client *poll.Client
-	jitter Jitter
+	errors retry.Backoff // the interval after failures: doubled per failure up to max_interval
+	jitter retry.Jitter
 
 	cursor   string
 	frames   *framing.Decoder // the stream's framing, made on the first poll
@@ -115,11 +117,12 @@ func (p *Poller) setup() error {
 	if err != nil {
 		return err
 	}
-	j, err := JitterFrom(p.fb.Jitter, p.env.Rand)
+	j, err := retry.ParseJitter(p.fb.Jitter, p.env.Rand)
 	if err != nil {
 		return err
 	}
 	p.jitter = j
+	p.errors = retry.Backoff{Min: p.fb.Interval.Duration, Max: p.fb.MaxInterval.Duration, Multiplier: 2}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsCfg
 	p.client = poll.New(p.fb, &http.Client{Transport: tr})
@@ -170,7 +173,7 @@ func (p *Poller) handle(ctx actor.Context, msg *polled) {
 	case errors.Is(msg.err, poll.ErrBody):
 		result = "bad_body"
 		p.failures++
-		next = poll.Backoff(p.fb.Interval.Duration, p.fb.MaxInterval.Duration, p.failures)
+		next = p.errors.Capped(p.failures + 1)
 		if p.env.Metrics != nil {
 			p.env.Metrics.ParseErrors.WithLabelValues(p.cfg.Name, "poll body").Inc()
 		}
@@ -178,10 +181,10 @@ func (p *Poller) handle(ctx actor.Context, msg *polled) {
 	default:
 		result = "error"
 		p.failures++
-		next = poll.Backoff(p.fb.Interval.Duration, p.fb.MaxInterval.Duration, p.failures)
+		next = p.errors.Capped(p.failures + 1)
 		var se *poll.StatusError
-		if errors.As(msg.err, &se) && se.RetryAfter > 0 {
-			next = min(max(next, se.RetryAfter), p.fb.MaxInterval.Duration)
+		if errors.As(msg.err, &se) {
+			next = max(next, se.RetryAfter) // capped at max_interval where it was read
 		}
 		p.log.Warn().Err(msg.err).Int("failures", p.failures).Dur("retry_in", next).Msg("poll failed")
 	}

@@ -16,15 +16,13 @@ import (
 	"holdfast/config"
 	"holdfast/messages"
 	"holdfast/metrics"
+	"holdfast/retry"
 	"holdfast/sinks"
 )
 
 // sinkStopGrace is how long a stopping sink lets writes already under way finish before it
 // cancels them.
 const sinkStopGrace = 2 * time.Second
-
-// maxRetryAfter caps a receiver's Retry-After hint, so one bad header cannot park a sink.
-const maxRetryAfter = 10 * time.Minute
 
 // lineBatch is the most events one Write takes for file, stdout and pipe sinks, and the size
 // of their hand-off channel.
@@ -117,13 +115,13 @@ func (s *Sink) start(ctx actor.Context) {
 		cfg, out, log := s.cfg, s.out, s.log
 		sk = &lazySink{build: func() (sinks.Sink, error) { return sinks.New(cfg, out, log) }}
 	}
-	draw, retry := s.env.Rand, s.cfg.Retry
+	draw, rc := s.env.Rand, s.cfg.Retry
 	if draw == nil {
-		retry.Jitter = "none"
+		rc.Jitter = "none"
 	}
-	b, err := BackoffFrom(retry, draw)
+	b, err := retry.FromConfig(rc, draw)
 	if err != nil || b.Min <= 0 { // validated at load
-		b = Backoff{Min: config.DefaultSinkRetryInitialDelay, Max: config.DefaultSinkRetryMaxDelay, Jitter: b.Jitter}
+		b = retry.Backoff{Min: config.DefaultSinkRetryInitialDelay, Max: config.DefaultSinkRetryMaxDelay, Jitter: b.Jitter}
 	}
 	d := &delivery{
 		log: s.log, clock: s.env.Clock, root: ctx.ActorSystem().Root, sink: sk, name: s.cfg.Name,
@@ -233,7 +231,7 @@ type delivery struct {
 	root       *actor.RootContext
 	sink       sinks.Sink
 	name       string
-	backoff    Backoff
+	backoff    retry.Backoff
 	maxRetries int  // retries before dead-lettering; negative = without limit
 	alarm      int  // failures after which file and stdout log at Error: cfg.MaxRetries+1
 	lines      bool // file or stdout: done only once a Flush covers the events
@@ -354,7 +352,7 @@ func (d *delivery) deliver(batch []item, evs []messages.Event) []messages.Event 
 			d.giveUp(batch, err, attempt)
 			return evs
 		}
-		delay := max(d.backoff.Delay(attempt), min(sinks.RetryAfter(err), maxRetryAfter))
+		delay := max(d.backoff.Delay(attempt), sinks.RetryAfter(err)) // capped where it was read
 		d.m.retried.Inc()
 		ev := d.log.Warn()
 		if d.lines && attempt >= d.alarm {

@@ -99,6 +99,7 @@ const (
 const (
 	DefaultMaxAttempts = 0 // never give up
 	DefaultStableAfter = 30 * time.Second
+	DefaultMaxHint     = 5 * time.Minute // longest server hint (Retry-After, close 1013) honoured
 )
 
 // Defaults for HeartbeatConfig.
@@ -241,6 +242,7 @@ func DefaultStreamConfig() StreamConfig {
 			},
 			MaxAttempts: DefaultMaxAttempts,
 			StableAfter: Duration{DefaultStableAfter},
+			MaxHint:     Duration{DefaultMaxHint},
 		},
 		Heartbeat: HeartbeatConfig{
 			Mode:          DefaultHeartbeatMode,

@@ -101,6 +101,7 @@ read_limit = 2048
 [stream.reconnect]
 max_attempts = 0
 stable_after = "0s"
+max_hint = "0s"
 [stream.heartbeat]
 mode = "off"
 interval = "0s"
@@ -136,6 +137,8 @@ max_attempts = 3
 		{"fallback interval default", a.Fallback.Interval.Duration, DefaultFallbackInterval},
 		{"other stream max_attempts", b.Reconnect.MaxAttempts, 3},
 		{"other stream stable_after default", b.Reconnect.StableAfter.Duration, DefaultStableAfter},
+		{"max_hint written as 0", a.Reconnect.MaxHint.Duration, time.Duration(0)},
+		{"other stream max_hint default", b.Reconnect.MaxHint.Duration, DefaultMaxHint},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)

@@ -213,6 +213,7 @@ type ReconnectConfig struct {
 	BackoffConfig
 	MaxAttempts int      `toml:"max_attempts"` // 0 = never give up. Default: 0.
 	StableAfter Duration `toml:"stable_after"` // attempts reset after a link lived this long. Default: 30s.
+	MaxHint     Duration `toml:"max_hint"`     // cap of a server's wait hint (Retry-After, close 1013); 0 = ignore hints. Default: 5m.
 }
 
 // HeartbeatConfig decides how dead and half-open links are detected.

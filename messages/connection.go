@@ -103,12 +103,14 @@ func (k FailureKind) String() string {
 }
 
 // Failure is the reason Connection panics with when its socket fails; protoactor recovers it
-// and hands it to the stream's strategy, which alone decides what happens next.
+// and hands it to the stream's strategy, which alone decides what happens next. It carries
+// facts (what the server said), never a delay.
 type Failure struct {
-	Kind  FailureKind
-	Err   error
-	Retry time.Duration // server hint (Retry-After, close 1013); 0 when none
-	Gen   uint64        // the generation that failed: a Connected of it still in a mailbox is stale
+	Kind      FailureKind
+	Err       error
+	Hint      time.Duration // server's wait hint (Retry-After, close 1013 reason), capped at reconnect.max_hint where read; 0 when none
+	CloseCode int           // the peer's close code; 0 when no close frame arrived
+	Gen       uint64        // the generation that failed: a Connected of it still in a mailbox is stale
 }
 
 func (f *Failure) Error() string { return fmt.Sprintf("%s: %v", f.Kind, f.Err) }

@@ -10,15 +10,14 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"holdfast/config"
+	"holdfast/retry"
 )
 
 // Defaults applied by New when the configuration leaves a field empty.
@@ -46,7 +45,7 @@ var (
 // StatusError is an HTTP status that is neither success nor ErrAuth.
 type StatusError struct {
 	Code       int
-	RetryAfter time.Duration // from Retry-After; 0 when absent. Uncapped: the caller caps it.
+	RetryAfter time.Duration // from Retry-After, at most max_interval; 0 when absent
 }
 
 func (e *StatusError) Error() string {
@@ -193,7 +192,7 @@ func (c *Client) Poll(ctx context.Context, cursor string, auth Auth) (Result, er
 		return Result{NotModified: true, ETag: etag, Status: resp.StatusCode}, nil
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		drain(resp.Body)
-		return Result{}, fmt.Errorf("poll %s: %w", host, statusErr(resp))
+		return Result{}, fmt.Errorf("poll %s: %w", host, c.statusErr(resp))
 	}
 
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
@@ -244,7 +243,7 @@ func (c *Client) Send(ctx context.Context, msg []byte, auth Auth) error {
 	defer resp.Body.Close()
 	drain(resp.Body)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("send %s: %w", host, statusErr(resp))
+		return fmt.Errorf("send %s: %w", host, c.statusErr(resp))
 	}
 	return nil
 }
@@ -263,58 +262,18 @@ func (c *Client) setHeaders(req *http.Request, auth Auth) {
 	}
 }
 
-// statusErr classifies a failed response. Retry-After's HTTP-date form is measured
-// against the response's Date header, the server's own clock.
-func statusErr(resp *http.Response) error {
+// statusErr classifies a failed response. Retry-After is capped at max_interval (no cap
+// when that is unset) and its HTTP-date form is measured against the response's Date
+// header, the server's own clock; without one a date is ignored.
+func (c *Client) statusErr(resp *http.Response) error {
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 		return fmt.Errorf("status %d: %w", resp.StatusCode, ErrAuth)
 	}
-	var now time.Time
-	if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
-		now = d
+	limit := retry.Forever
+	if c.cfg.MaxInterval.Duration > 0 {
+		limit = c.cfg.MaxInterval.Duration
 	}
-	return &StatusError{Code: resp.StatusCode, RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), now)}
-}
-
-// ParseRetryAfter reads a Retry-After value: delay-seconds, or an HTTP-date measured from
-// now. It returns 0 for an empty, malformed or past value, and for an HTTP-date when now
-// is zero (no reference clock).
-func ParseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		switch {
-		case secs <= 0:
-			return 0
-		case secs > int64(math.MaxInt64/time.Second):
-			return math.MaxInt64
-		}
-		return time.Duration(secs) * time.Second
-	}
-	t, err := http.ParseTime(v)
-	if err != nil || now.IsZero() || !t.After(now) {
-		return 0
-	}
-	return t.Sub(now)
-}
-
-// Backoff is the polling interval after failures consecutive failures: interval doubled
-// per failure, capped at maxInterval (no cap when maxInterval <= 0). Jitter is the caller's.
-func Backoff(interval, maxInterval time.Duration, failures int) time.Duration {
-	limit := time.Duration(math.MaxInt64)
-	if maxInterval > 0 {
-		limit = maxInterval
-	}
-	d := max(0, min(interval, limit))
-	for range failures {
-		if d > limit/2 {
-			return limit
-		}
-		d *= 2
-	}
-	return d
+	return &StatusError{Code: resp.StatusCode, RetryAfter: retry.RetryAfter(resp.Header, time.Time{}, limit)}
 }
 
 // unwrapURL drops net/http's *url.Error wrapper, whose text holds the full URL and so any

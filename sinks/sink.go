@@ -59,7 +59,7 @@ type Sink interface {
 // Error classifies a delivery failure. A plain error (not an *Error) is retryable.
 type Error struct {
 	Permanent  bool          // retrying cannot help (HTTP 4xx, command not found)
-	RetryAfter time.Duration // the receiver's hint (Retry-After); 0 when none
+	RetryAfter time.Duration // the receiver's hint (Retry-After), at most MaxHint; 0 when none
 	Err        error
 }
 
@@ -71,6 +71,9 @@ func IsPermanent(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Permanent
 }
+
+// MaxHint caps a receiver's Retry-After hint, so one bad header cannot park a sink.
+const MaxHint = 10 * time.Minute
 
 // RetryAfter returns the receiver's retry hint carried by err, or 0.
 func RetryAfter(err error) time.Duration {

@@ -8,12 +8,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"holdfast/config"
 	"holdfast/messages"
+	"holdfast/retry"
 	"holdfast/tlsconf"
 )
 
@@ -109,33 +108,9 @@ func (w *webhook) classify(resp *http.Response) error {
 	}
 	err := fmt.Errorf("post %s: status %d %s", w.host, code, http.StatusText(code))
 	if code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500 {
-		return &Error{RetryAfter: w.retryAfter(resp.Header), Err: err}
+		return &Error{RetryAfter: retry.RetryAfter(resp.Header, w.now(), MaxHint), Err: err}
 	}
 	return &Error{Permanent: true, Err: err}
-}
-
-// retryAfter parses Retry-After as seconds or an HTTP date; a date is measured against the
-// response's own Date header when there is one, so clock skew does not matter.
-func (w *webhook) retryAfter(h http.Header) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 {
-			return 0
-		}
-		return time.Duration(min(s, int64(24*time.Hour/time.Second))) * time.Second
-	}
-	at, err := http.ParseTime(v)
-	if err != nil {
-		return 0
-	}
-	now, err := http.ParseTime(h.Get("Date"))
-	if err != nil {
-		now = w.now()
-	}
-	return max(at.Sub(now), 0)
 }
 
 func (w *webhook) Flush() error  { return nil }

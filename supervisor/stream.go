@@ -15,6 +15,7 @@ import (
 	"holdfast/actors"
 	"holdfast/config"
 	"holdfast/messages"
+	"holdfast/retry"
 )
 
 // StreamConfig is everything one stream subtree needs.
@@ -28,28 +29,26 @@ type StreamConfig struct {
 	Drain time.Duration
 }
 
-// Stream supervises one stream's children and owns its whole reconnect policy: it counts
-// attempts, resets them only after the link stayed up for stable_after, picks the delay, and
-// restarts the connection when the timer fires. When attempts run out it starts the poller
-// (or marks the stream failed) and keeps probing the socket.
+// Stream supervises one stream's children and acts on its reconnect policy (reconnect.go):
+// after every connection failure it asks the policy what to do and does it, restarting the
+// connection when the timer fires. When attempts run out it starts the poller (or marks the
+// stream failed) and keeps probing the socket.
 type Stream struct {
-	log     zerolog.Logger
-	env     actors.Env
-	cfg     StreamConfig
-	backoff actors.Backoff
-	peers   actors.Peers
-	self    *actor.PID
-	root    *actor.RootContext
+	log    zerolog.Logger
+	env    actors.Env
+	cfg    StreamConfig
+	policy *reconnect
+	peers  actors.Peers
+	self   *actor.PID
+	root   *actor.RootContext
 
-	state       messages.StreamState
-	attempts    int
-	connectedAt time.Time    // zero while the socket is down
-	gen         uint64       // generation of the ready socket
-	failedGen   uint64       // newest generation that failed: its Connected may still be queued
-	pending     actors.Timer // restart or probe timer
-	promote     actors.Timer // dwell timer while a probe proves itself
-	polling     bool
-	modeSince   time.Time
+	state     messages.StreamState
+	gen       uint64       // generation of the ready socket
+	failedGen uint64       // newest generation that failed: its Connected may still be queued
+	pending   actors.Timer // restart or probe timer
+	promote   actors.Timer // dwell timer while a probe proves itself
+	polling   bool
+	modeSince time.Time
 }
 
 type (
@@ -98,12 +97,12 @@ func (s *Stream) Receive(ctx actor.Context) {
 func (s *Stream) start(ctx actor.Context) {
 	s.self, s.root = ctx.Self(), ctx.ActorSystem().Root
 	sc := s.cfg.Stream
-	b, err := actors.BackoffFrom(sc.Reconnect.BackoffConfig, s.env.Rand)
+	policy, err := newReconnect(sc, s.env.Rand)
 	if err != nil { // validated at load
 		s.log.Error().Err(err).Msg("bad reconnect config")
-		b = actors.Backoff{Min: time.Second, Max: 30 * time.Second}
+		policy.backoff = retry.Backoff{Min: config.DefaultInitialDelay, Max: config.DefaultMaxDelay}
 	}
-	s.backoff = b
+	s.policy = policy
 	s.peers = s.childPIDs()
 	initial := ""
 	if sc.HasCursor() {
@@ -161,48 +160,38 @@ func (s *Stream) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child
 	}
 	f := asFailure(reason, s.log)
 	s.failedGen = max(s.failedGen, f.Gen)
-	now := s.env.Clock.Now()
-	if !s.connectedAt.IsZero() && now.Sub(s.connectedAt) >= s.cfg.Stream.Reconnect.StableAfter.Duration {
-		s.attempts = 0 // the link proved itself; a flapping one never gets here
-	}
-	s.connectedAt, s.gen = time.Time{}, 0
+	d := s.policy.next(s.env.Clock.Now(), s.polling, f)
+	s.gen = 0
 	stopTimer(&s.promote)
 	if s.env.Metrics != nil {
 		s.env.Metrics.Reconnects.WithLabelValues(s.cfg.Stream.Name).Inc()
 	}
-	if s.polling { // a failed probe: the poller carries on, and takes the queue back
-		s.log.Info().Err(f.Err).Dur("retry_in", s.probeEvery()).Msg("websocket probe failed")
+	// Timers are armed before the state goes out, so observers can move time.
+	switch d.Action {
+	case Probe: // the poller carries on, and takes the queue back
+		s.log.Info().Err(f.Err).Dur("retry_in", d.Delay).Msg("websocket probe failed")
 		s.root.Send(s.peers.Queue, &messages.QueueMode{Via: messages.ViaPoll})
-		s.schedule(sup, child, s.probeEvery())
-		s.setState(messages.StatePolling, f.Err.Error(), 0)
-		return
-	}
-	s.attempts++
-	rc := s.cfg.Stream.Reconnect
-	if f.Kind == messages.AuthRejected {
-		if s.cfg.Stream.Auth.OnFailure == "stop" {
-			s.log.Error().Err(f.Err).Msg("authentication rejected; stream stopped (auth.on_failure = stop)")
-			s.setState(messages.StateAuthFailed, f.Err.Error(), 0)
-			return
-		}
-		delay := max(rc.MaxDelay.Duration, f.Retry)
-		s.log.Error().Err(f.Err).Int("attempt", s.attempts).Dur("retry_in", delay).Msg("authentication rejected; retrying at max_delay")
-		s.schedule(sup, child, delay)
-		s.setState(messages.StateAuthFailed, f.Err.Error(), delay)
-		return
-	}
-	if rc.MaxAttempts > 0 && s.attempts > rc.MaxAttempts {
-		if s.cfg.Stream.Fallback != nil {
-			s.schedule(sup, child, s.probeEvery()) // the first probe; the poller starts meanwhile
+		s.schedule(sup, child, d.Delay)
+		s.setState(d.State, f.Err.Error(), 0)
+	case Halt:
+		s.log.Error().Err(f.Err).Msg("authentication rejected; stream stopped (auth.on_failure = stop)")
+		s.setState(d.State, f.Err.Error(), 0)
+	case GiveUp:
+		if d.Delay > 0 {
+			s.schedule(sup, child, d.Delay) // the first probe; the poller starts meanwhile
 		}
 		s.root.Send(s.self, &giveUp{reason: f})
-		return
+	case Redial:
+		if f.Kind == messages.AuthRejected {
+			s.log.Error().Err(f.Err).Int("attempt", s.policy.attempts).Dur("retry_in", d.Delay).
+				Msg("authentication rejected; retrying at max_delay")
+		} else {
+			s.log.Warn().Int("attempt", s.policy.attempts).Int("max_attempts", s.policy.cfg.MaxAttempts).
+				Dur("retry_in", d.Delay).Dur("hint", f.Hint).Str("kind", f.Kind.String()).Err(f.Err).Msg("reconnect scheduled")
+		}
+		s.schedule(sup, child, d.Delay)
+		s.setState(d.State, f.Err.Error(), d.Delay)
 	}
-	delay := max(s.backoff.Delay(s.attempts), f.Retry)
-	s.log.Warn().Int("attempt", s.attempts).Int("max_attempts", rc.MaxAttempts).Dur("retry_in", delay).
-		Str("kind", f.Kind.String()).Err(f.Err).Msg("reconnect scheduled")
-	s.schedule(sup, child, delay) // armed before the state goes out, so observers can move time
-	s.setState(messages.StateBackoff, f.Err.Error(), delay)
 }
 
 func (s *Stream) schedule(sup actor.Supervisor, child *actor.PID, d time.Duration) {
@@ -214,13 +203,6 @@ func (s *Stream) schedule(sup actor.Supervisor, child *actor.PID, d time.Duratio
 	})
 }
 
-func (s *Stream) probeEvery() time.Duration {
-	if fb := s.cfg.Stream.Fallback; fb != nil {
-		return fb.RetryWebsocketEvery.Duration
-	}
-	return s.cfg.Stream.Reconnect.MaxDelay.Duration
-}
-
 // gaveUp hands over to the poller, or marks the stream failed when it has none.
 func (s *Stream) gaveUp(ctx actor.Context, f *messages.Failure) {
 	rc := s.cfg.Stream.Reconnect
@@ -229,7 +211,7 @@ func (s *Stream) gaveUp(ctx actor.Context, f *messages.Failure) {
 		s.setState(messages.StateFailed, f.Err.Error(), 0)
 		return
 	}
-	s.log.Warn().Int("attempts", rc.MaxAttempts).Err(f.Err).Dur("probe_every", s.probeEvery()).Msg("gave up reconnecting; polling")
+	s.log.Warn().Int("attempts", rc.MaxAttempts).Err(f.Err).Dur("probe_every", s.policy.probeEvery).Msg("gave up reconnecting; polling")
 	s.polling = true
 	s.spawn(ctx, actors.NamePoller, actors.PollerProps(s.env, s.cfg.Stream, s.peers))
 	s.switchMode(ctx, messages.ViaWebSocket, messages.ViaPoll)
@@ -240,7 +222,8 @@ func (s *Stream) connected(ctx actor.Context, msg *messages.Connected) {
 	if msg.Gen <= s.failedGen {
 		return // protoactor hands over the failure before user messages already queued
 	}
-	s.connectedAt, s.gen = s.env.Clock.Now(), msg.Gen
+	s.gen = msg.Gen
+	s.policy.up(s.env.Clock.Now())
 	if !s.polling {
 		s.setState(messages.StateConnected, "", 0)
 		return
@@ -254,7 +237,8 @@ func (s *Stream) connected(ctx actor.Context, msg *messages.Connected) {
 }
 
 func (s *Stream) backOnSocket(ctx actor.Context) {
-	s.polling, s.attempts = false, 0
+	s.polling = false
+	s.policy.reset()
 	_ = ctx.StopFuture(s.peers.Poller).Wait() // its name must be free if reconnects run out again
 	s.switchMode(ctx, messages.ViaPoll, messages.ViaWebSocket)
 	s.log.Info().Msg("back on websocket")
@@ -289,7 +273,7 @@ func (s *Stream) setState(state, lastErr string, retryIn time.Duration) {
 	case state == messages.StateConnected:
 		via = messages.ViaWebSocket
 	}
-	st.Stream, st.State, st.Via, st.Attempt, st.MaxAttempts = s.cfg.Stream.Name, state, via, s.attempts, s.cfg.Stream.Reconnect.MaxAttempts
+	st.Stream, st.State, st.Via, st.Attempt, st.MaxAttempts = s.cfg.Stream.Name, state, via, s.policy.attempts, s.cfg.Stream.Reconnect.MaxAttempts
 	st.RetryIn = retryIn
 	if lastErr != "" {
 		st.LastError, st.LastErrorAt = lastErr, now
