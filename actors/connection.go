@@ -526,6 +526,7 @@ func (c *Connection) lost(ctx actor.Context, msg *readFailed) {
 	f := &messages.Failure{Kind: messages.Transient, Err: msg.err}
 	switch msg.code {
 	case websocket.CloseTryAgainLater: // the reason may say how long, in seconds
+		f.SlowDown = true
 		f.Hint = retry.Hint(msg.text, time.Time{}, c.cfg.Reconnect.MaxHint.Duration)
 	case websocket.ClosePolicyViolation: // the token was refused or revoked, in every auth mode
 		if c.cfg.Auth.Mode != "" && c.cfg.Auth.Mode != "none" {
@@ -537,7 +538,7 @@ func (c *Connection) lost(ctx actor.Context, msg *readFailed) {
 				f.Kind = kind
 			}
 			if msg.code == framing.CloseTooManyInits { // the server asks us to slow down
-				f.Retry = c.cfg.Reconnect.MaxDelay.Duration
+				f.SlowDown = true
 			}
 		}
 	}

@@ -110,6 +110,7 @@ type Failure struct {
 	Err       error
 	Hint      time.Duration // server's wait hint (Retry-After, close 1013 reason), capped at reconnect.max_hint where read; 0 when none
 	CloseCode int           // the peer's close code; 0 when no close frame arrived
+	SlowDown  bool          // the server asked us to slow down (close 1013, GraphQL 4429): wait at least max_delay
 	Gen       uint64        // the generation that failed: a Connected of it still in a mailbox is stale
 }
 

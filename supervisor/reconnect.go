@@ -3,8 +3,6 @@ package supervisor
 import (
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"holdfast/config"
 	"holdfast/messages"
 	"holdfast/retry"
@@ -73,8 +71,8 @@ func (r *reconnect) reset() { r.attempts = 0 }
 // next is the decision after failure f at now; polling says the poller is running, so the
 // failure was a probe's. The attempts reset only when the link that failed had stayed up for
 // stable_after. Every failure counts as an attempt, a hinted one too. A server's hint (f.Hint)
-// is honoured up to max_hint and never shortens the backoff; a close 1013 waits at least
-// max_delay, as a refused token does.
+// is honoured up to max_hint and never shortens the backoff; a server that asked us to slow
+// down (close 1013) waits at least max_delay, as a refused token does.
 func (r *reconnect) next(now time.Time, polling bool, f *messages.Failure) Decision {
 	if !r.upSince.IsZero() && now.Sub(r.upSince) >= r.cfg.StableAfter.Duration {
 		r.attempts = 0 // the link proved itself; a flapping one never gets here
@@ -98,7 +96,7 @@ func (r *reconnect) next(now time.Time, polling bool, f *messages.Failure) Decis
 		return Decision{Action: GiveUp, State: messages.StateFailed}
 	}
 	floor := time.Duration(0)
-	if f.CloseCode == websocket.CloseTryAgainLater {
+	if f.SlowDown {
 		floor = r.cfg.MaxDelay.Duration
 	}
 	return Decision{Action: Redial, Delay: max(r.backoff.Delay(r.attempts), hint, floor), State: messages.StateBackoff}

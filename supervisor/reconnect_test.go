@@ -47,7 +47,8 @@ func hinted(d time.Duration) *messages.Failure {
 }
 
 func closed(code int, hint time.Duration) *messages.Failure {
-	return &messages.Failure{Kind: messages.Transient, Err: fmt.Errorf("close %d", code), CloseCode: code, Hint: hint}
+	return &messages.Failure{Kind: messages.Transient, Err: fmt.Errorf("close %d", code), CloseCode: code, Hint: hint,
+		SlowDown: code == 1013 || code == 4429}
 }
 
 // step is one event the policy sees: optionally a link that was up for upFor, then a failure.
@@ -111,6 +112,9 @@ func TestReconnectDecision(t *testing.T) {
 		}},
 		{"close 1013 asking for a year is capped", policyConfig(), []step{
 			{f: closed(1013, 31536000*time.Second), want: backoff(5 * time.Minute), attempt: 1},
+		}},
+		{"GraphQL's too many inits slows down too", policyConfig(), []step{
+			{f: closed(4429, 0), want: backoff(8 * time.Second), attempt: 1},
 		}},
 		{"another close code backs off as usual", policyConfig(), []step{
 			{f: closed(1001, 0), want: backoff(time.Second), attempt: 1},
