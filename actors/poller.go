@@ -12,6 +12,7 @@ import (
 	"holdfast/config"
 	"holdfast/framing"
 	"holdfast/messages"
+	"holdfast/metrics"
 	"holdfast/poll"
 	"holdfast/retry"
 	"holdfast/tlsconf"
@@ -175,7 +176,7 @@ func (p *Poller) handle(ctx actor.Context, msg *polled) {
 		p.failures++
 		next = p.errors.Capped(p.failures + 1)
 		if p.env.Metrics != nil {
-			p.env.Metrics.ParseErrors.WithLabelValues(p.cfg.Name, "poll body").Inc()
+			p.env.Metrics.ParseErrors.WithLabelValues(p.cfg.Name, metrics.ParseReasonPollBody).Inc()
 		}
 		p.log.Warn().Err(msg.err).Dur("retry_in", next).Msg("poll body unusable")
 	default:

@@ -193,7 +193,7 @@ func (r *Router) reject(ctx actor.Context, f *messages.FrameReceived) {
 	r.stats.ParseErrors++
 	r.stats.LastParseErr = f.Invalid
 	if r.env.Metrics != nil {
-		r.env.Metrics.ParseErrors.WithLabelValues(r.cfg.Stream, f.Invalid).Inc()
+		r.env.Metrics.ParseError(r.cfg.Stream, f.Invalid)
 	}
 	if f.At.Sub(r.rejectLog) >= time.Second {
 		r.log.Warn().Str("reason", f.Invalid).Int("bytes", len(f.Data)).Uint64("suppressed", r.quiet).Msg("frame rejected")
@@ -226,6 +226,9 @@ func (r *Router) report(ctx actor.Context) {
 	if r.env.Status != nil {
 		st := r.stats
 		ctx.Send(r.env.Status, &st)
+	}
+	if m := r.env.Metrics; m != nil && !r.stats.LastEventAt.IsZero() {
+		m.LastEvent.WithLabelValues(r.cfg.Stream).Set(float64(r.stats.LastEventAt.UnixNano()) / 1e9)
 	}
 	if r.peers.Heartbeat != nil && r.gen != 0 {
 		ctx.Send(r.peers.Heartbeat, &messages.Activity{Gen: r.gen, At: r.lastAt})

@@ -127,7 +127,7 @@ func (s *Sink) start(ctx actor.Context) {
 		log: s.log, clock: s.env.Clock, root: ctx.ActorSystem().Root, sink: sk, name: s.cfg.Name,
 		backoff: b, maxRetries: s.cfg.MaxRetries, alarm: max(s.cfg.MaxRetries, 0) + 1, cursor: s.peers.Cursor,
 		flushEvery: s.cfg.FlushInterval.Duration, batchWait: s.cfg.BatchWait.Duration,
-		m:      newSinkMetrics(s.env.Metrics, s.cfg.Name),
+		m:      newSinkMetrics(s.env.Metrics, s.stream, s.cfg.Name),
 		reopen: make(chan struct{}, 1), tick: make(chan struct{}, 1), idle: make(chan struct{}, 1),
 		quit: make(chan struct{}), flusherDone: make(chan struct{}), finished: map[uint64]int{},
 	}
@@ -189,10 +189,10 @@ func (s *Sink) accept(it item) {
 
 // watchReconnects counts the sink's connection's reconnects in metrics and status.
 func (s *Sink) watchReconnects(rc sinks.Reconnector, h *sinkHealth) {
-	m, name := s.env.Metrics, s.cfg.Name
+	m, stream, name := s.env.Metrics, s.stream, s.cfg.Name
 	rc.OnReconnect(func() {
 		if m != nil {
-			m.SinkReconnects.WithLabelValues(name).Inc()
+			m.SinkReconnects.WithLabelValues(stream, name).Inc()
 		}
 		h.reconnected()
 	})
@@ -606,7 +606,7 @@ type sinkMetrics struct {
 	latency                          prometheus.Observer
 }
 
-func newSinkMetrics(m *metrics.Metrics, name string) sinkMetrics {
+func newSinkMetrics(m *metrics.Metrics, stream, name string) sinkMetrics {
 	if m == nil {
 		void := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "void"})
 		return sinkMetrics{prometheus.NewCounter(prometheus.CounterOpts{Name: "void"}),
@@ -614,9 +614,10 @@ func newSinkMetrics(m *metrics.Metrics, name string) sinkMetrics {
 			prometheus.NewCounter(prometheus.CounterOpts{Name: "void"}),
 			prometheus.NewGauge(prometheus.GaugeOpts{Name: "void"}), void}
 	}
-	return sinkMetrics{m.SinkDelivered.WithLabelValues(name), m.SinkRetried.WithLabelValues(name),
-		m.SinkDeadLettered.WithLabelValues(name), m.SinkInFlight.WithLabelValues(name),
-		m.SinkLatency.WithLabelValues(name)}
+	m.SinkHealthy.WithLabelValues(stream, name).Set(1)
+	return sinkMetrics{m.SinkDelivered.WithLabelValues(stream, name), m.SinkRetried.WithLabelValues(stream, name),
+		m.SinkDeadLettered.WithLabelValues(stream, name), m.SinkInFlight.WithLabelValues(stream, name),
+		m.SinkLatency.WithLabelValues(stream, name)}
 }
 
 // sinkGate is a mailbox middleware that sees Stop and Restart the moment they are posted.

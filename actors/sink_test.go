@@ -205,10 +205,10 @@ func TestSinkFileDeliversAndReportsDone(t *testing.T) {
 			t.Errorf("line %d holds event %d, want %d", i+1, n, i+1)
 		}
 	}
-	if got := metricValue(t, h.m.SinkDelivered.WithLabelValues("archive")); got != 10 {
+	if got := metricValue(t, h.m.SinkDelivered.WithLabelValues("feed", "archive")); got != 10 {
 		t.Errorf("delivered = %v, want 10", got)
 	}
-	if got := metricValue(t, h.m.SinkInFlight.WithLabelValues("archive")); got != 0 {
+	if got := metricValue(t, h.m.SinkInFlight.WithLabelValues("feed", "archive")); got != 0 {
 		t.Errorf("in flight = %v, want 0", got)
 	}
 }
@@ -273,10 +273,10 @@ func TestSinkWebhookRetriesThenSucceeds(t *testing.T) {
 		t.Errorf("second retry after %v, want at least Retry-After's 60s", gap)
 	}
 	h.until(t, "SinkDone up to 1", 100*time.Millisecond, func() bool { return h.doneUpTo("hook") == 1 })
-	if got := metricValue(t, h.m.SinkRetried.WithLabelValues("hook")); got != 2 {
+	if got := metricValue(t, h.m.SinkRetried.WithLabelValues("feed", "hook")); got != 2 {
 		t.Errorf("retried = %v, want 2", got)
 	}
-	if got := metricValue(t, h.m.SinkDelivered.WithLabelValues("hook")); got != 1 {
+	if got := metricValue(t, h.m.SinkDelivered.WithLabelValues("feed", "hook")); got != 1 {
 		t.Errorf("delivered = %v, want 1", got)
 	}
 }
@@ -325,10 +325,10 @@ func TestSinkDeadLetters(t *testing.T) {
 				t.Errorf("status %d: %d requests, want %d", tt.status, srv.hits(), tt.wantAttempts)
 			}
 			h.until(t, "SinkDone up to 1", 100*time.Millisecond, func() bool { return h.doneUpTo("hook") == 1 })
-			if got := metricValue(t, h.m.SinkDeadLettered.WithLabelValues("hook")); got != 1 {
+			if got := metricValue(t, h.m.SinkDeadLettered.WithLabelValues("feed", "hook")); got != 1 {
 				t.Errorf("dead-lettered = %v, want 1", got)
 			}
-			if got := metricValue(t, h.m.SinkRetried.WithLabelValues("hook")); got != float64(tt.wantAttempts-1) {
+			if got := metricValue(t, h.m.SinkRetried.WithLabelValues("feed", "hook")); got != float64(tt.wantAttempts-1) {
 				t.Errorf("retried = %v, want %d", got, tt.wantAttempts-1)
 			}
 		})
@@ -345,9 +345,9 @@ func TestSinkUnusableRetriesThenGivesUp(t *testing.T) {
 	pid := h.spawn(t, cfg, actors.Peers{Cursor: h.probe.PID})
 	deliver(h, pid, 1, 1)
 	h.until(t, "the event given up", time.Second, func() bool {
-		return metricValue(t, h.m.SinkDeadLettered.WithLabelValues("hook")) == 1
+		return metricValue(t, h.m.SinkDeadLettered.WithLabelValues("feed", "hook")) == 1
 	})
-	if got := metricValue(t, h.m.SinkRetried.WithLabelValues("hook")); got != 1 {
+	if got := metricValue(t, h.m.SinkRetried.WithLabelValues("feed", "hook")); got != 1 {
 		t.Errorf("retried = %v, want 1", got)
 	}
 }
@@ -384,7 +384,7 @@ func TestSinkWebhookBatches(t *testing.T) {
 	actortest.Eventually(t, "the first request", func() bool { return srv.hits() == 1 })
 	deliver(h, pid, 2, 5)
 	actortest.Eventually(t, "the channel to fill", func() bool {
-		return metricValue(t, h.m.SinkInFlight.WithLabelValues("hook")) == 5
+		return metricValue(t, h.m.SinkInFlight.WithLabelValues("feed", "hook")) == 5
 	})
 	close(release)
 	actortest.Eventually(t, "the batch", func() bool { return srv.hits() == 2 })
@@ -550,7 +550,7 @@ func TestSinkPipeRestartsAfterKill(t *testing.T) {
 			t.Errorf("event %d arrived %d times, want 1", n, seen[n])
 		}
 	}
-	if got := metricValue(t, h.m.SinkRetried.WithLabelValues("pipe")); got < 1 {
+	if got := metricValue(t, h.m.SinkRetried.WithLabelValues("feed", "pipe")); got < 1 {
 		t.Errorf("retried = %v, want at least 1 (the write that found the process dead)", got)
 	}
 	h.until(t, "SinkDone up to 100", 100*time.Millisecond, func() bool { return h.doneUpTo("pipe") == 100 })

@@ -15,9 +15,6 @@ const (
 	exitUsage   = 2 // bad config or usage: restarting will not help
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 const usage = `usage: holdfast <command> [flags]
@@ -55,7 +52,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "status":
 		err = cmdStatus(args, stdout)
 	case "version":
-		fmt.Fprintln(stdout, "holdfast", version)
+		fmt.Fprint(stdout, readBuildInfo())
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:

@@ -72,6 +72,9 @@ func serve(ctx context.Context, stop func(), o daemonOpts) error {
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slogBridge(log) }))
 	defer sys.Shutdown()
 	m := metrics.New()
+	bi := readBuildInfo()
+	m.SetBuildInfo(bi.Version, bi.Revision, bi.GoVersion)
+	m.Reloaded(true, time.Now())
 	env := actors.Env{Log: log, Clock: actors.SystemClock{}, Rand: actors.SystemRand, Metrics: m}
 
 	runCtx, fail := context.WithCancelCause(ctx)
@@ -118,7 +121,8 @@ func serve(ctx context.Context, stop func(), o daemonOpts) error {
 		o.ready(&running{sys: sys, root: root, metrics: m, control: ctl})
 	}
 
-	go statusLoop(runCtx, be, notifier)
+	var reloadErr atomic.Pointer[string] // a rejected reload's reason, kept in STATUS= until a reload succeeds
+	go statusLoop(runCtx, be, notifier, &reloadErr)
 	if iv := notifier.WatchdogInterval(); iv > 0 {
 		t := time.NewTicker(iv / 2)
 		defer t.Stop()
@@ -129,7 +133,7 @@ func serve(ctx context.Context, stop func(), o daemonOpts) error {
 		case <-runCtx.Done():
 			waiting = false
 		case <-hup:
-			reload(o, be, notifier, streams)
+			reload(o, be, notifier, streams, m, &reloadErr)
 		}
 	}
 	stop()
@@ -178,15 +182,21 @@ func shutdownReason(cause error) string {
 }
 
 // reload re-reads the config; an invalid one keeps the old config running.
-func reload(o daemonOpts, be *backend, n *notify.Notifier, streams *atomic.Pointer[map[string]bool]) {
+func reload(o daemonOpts, be *backend, n *notify.Notifier, streams *atomic.Pointer[map[string]bool],
+	m *metrics.Metrics, rejected *atomic.Pointer[string]) {
 	n.Reloading()
 	defer n.Ready()
 	cfg, err := config.Load(o.path)
 	if err != nil {
 		o.log.Error().Err(err).Msg("reload rejected; keeping the running config")
-		n.Status("reload rejected: " + firstLine(err.Error()))
+		why := "reload rejected: " + firstLine(err.Error())
+		rejected.Store(&why)
+		m.Reloaded(false, time.Now())
+		n.Status(why)
 		return
 	}
+	rejected.Store(nil)
+	m.Reloaded(true, time.Now())
 	if o.levels != nil {
 		o.levels.set(cfg.Daemon.LogLevel)
 	}
@@ -220,13 +230,18 @@ func streamSet(cfg *config.Config) *map[string]bool {
 	return &set
 }
 
-// statusLoop keeps systemd's STATUS= line current.
-func statusLoop(ctx context.Context, be *backend, n *notify.Notifier) {
+// statusLoop keeps systemd's STATUS= line current. A rejected reload's reason stays in
+// front of the summary until a reload succeeds.
+func statusLoop(ctx context.Context, be *backend, n *notify.Notifier, rejected *atomic.Pointer[string]) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
 		if st, err := be.Status(ctx); err == nil {
-			n.Status(summary(st))
+			line := summary(st)
+			if why := rejected.Load(); why != nil {
+				line = *why + "; " + line
+			}
+			n.Status(line)
 		}
 		select {
 		case <-ctx.Done():

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,12 +63,14 @@ type Metrics struct {
 	Handshake    *prometheus.HistogramVec
 	HeartbeatRTT *prometheus.HistogramVec
 
-	SinkDelivered    *prometheus.CounterVec // sink
-	SinkRetried      *prometheus.CounterVec // sink
-	SinkDeadLettered *prometheus.CounterVec // sink
-	SinkInFlight     *prometheus.GaugeVec   // sink
+	LastEvent *prometheus.GaugeVec // stream: unix time of the newest routed event; 0 before the first
+
+	SinkDelivered    *prometheus.CounterVec // stream, sink
+	SinkRetried      *prometheus.CounterVec // stream, sink
+	SinkDeadLettered *prometheus.CounterVec // stream, sink
+	SinkInFlight     *prometheus.GaugeVec   // stream, sink
 	SinkLatency      *prometheus.HistogramVec
-	SinkReconnects   *prometheus.CounterVec // sink (nats: the sink's own connection)
+	SinkReconnects   *prometheus.CounterVec // stream, sink (nats: the sink's own connection)
 
 	ClusterAcquired       prometheus.Counter // leases taken
 	ClusterLost           prometheus.Counter // leases lost: renewal refused or self-fenced
@@ -75,6 +78,12 @@ type Metrics struct {
 	ClusterOwned          prometheus.Gauge   // streams this instance runs
 	ClusterLive           prometheus.Gauge   // live instances seen
 	ClusterNATSReconnects prometheus.Counter
+	SinkHealthy           *prometheus.GaugeVec // stream, sink: 0 while failing for longer than unhealthy_after
+
+	StreamReady  *prometheus.GaugeVec // stream: 1 while delivering (what /readyz checks)
+	BuildInfo    *prometheus.GaugeVec // version, revision, goversion: always 1
+	ReloadOK     prometheus.Gauge     // 1 when the last reload (or the start) applied its config
+	ReloadOKTime prometheus.Gauge     // unix time of the last successful reload (or the start)
 
 	PollRequests *prometheus.CounterVec // stream, result
 	ModeSwitches *prometheus.CounterVec // stream, from, to
@@ -126,12 +135,24 @@ func New() *Metrics {
 	m.Handshake = histogram("handshake_seconds", "Dial to upgrade.", prometheus.DefBuckets, "stream")
 	m.HeartbeatRTT = histogram("heartbeat_rtt_seconds", "Ping to pong.", fast, "stream")
 
-	m.SinkDelivered = counter("sink_delivered_total", "Events a sink finished.", "sink")
-	m.SinkRetried = counter("sink_retried_total", "Sink delivery retries.", "sink")
-	m.SinkDeadLettered = counter("sink_dead_lettered_total", "Events a sink gave up on.", "sink")
-	m.SinkInFlight = gauge("sink_in_flight", "Events a sink is working on.", "sink")
-	m.SinkLatency = histogram("sink_latency_seconds", "Time to deliver one event (or batch).", fast, "sink")
-	m.SinkReconnects = counter("sink_reconnects_total", "Reconnects of a sink's own connection (nats).", "sink")
+	m.LastEvent = gauge("last_event_timestamp_seconds", "Unix time of the newest routed event; 0 before the first.", "stream")
+
+	m.SinkDelivered = counter("sink_delivered_total", "Events a sink finished.", "stream", "sink")
+	m.SinkRetried = counter("sink_retried_total", "Sink delivery retries.", "stream", "sink")
+	m.SinkDeadLettered = counter("sink_dead_lettered_total", "Events a sink gave up on.", "stream", "sink")
+	m.SinkInFlight = gauge("sink_in_flight", "Events a sink is working on.", "stream", "sink")
+	m.SinkLatency = histogram("sink_latency_seconds", "Time to deliver one event (or batch).", fast, "stream", "sink")
+	m.SinkHealthy = gauge("sink_healthy", "0 while a sink has failed for longer than its unhealthy_after, else 1.", "stream", "sink")
+
+	m.StreamReady = gauge("stream_ready", "1 while the stream delivers (connected or polling successfully, no sink unhealthy).", "stream")
+	m.BuildInfo = gauge("build_info", "Always 1; the labels say which build runs.", "version", "revision", "goversion")
+	m.ReloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "holdfast_config_last_reload_successful",
+		Help: "1 when the last reload (or the start) applied its config, 0 when it was rejected."})
+	m.ReloadOKTime = prometheus.NewGauge(prometheus.GaugeOpts{Name: "holdfast_config_last_reload_success_timestamp_seconds",
+		Help: "Unix time of the last successful reload (or the start)."})
+	m.reg.MustRegister(m.ReloadOK, m.ReloadOKTime)
+
+	m.SinkReconnects = counter("sink_reconnects_total", "Reconnects of a sink's own connection (nats).", "stream", "sink")
 
 	one := func(name, help string) prometheus.Counter {
 		c := prometheus.NewCounter(prometheus.CounterOpts{Name: "holdfast_" + name, Help: help})
@@ -244,18 +265,94 @@ func (m *Metrics) DeleteStream(name string) {
 		m.Connections, m.Reconnects, m.Disconnects, m.StreamState, m.Via, m.EventsIn,
 		m.ParseErrors, m.Duplicates, m.Gaps, m.GapEvents, m.QueueDepth, m.QueueBytes,
 		m.QueueDropped, m.MessagesOut, m.Handshake, m.HeartbeatRTT, m.PollRequests,
-		m.ModeSwitches, m.ModeSeconds,
+		m.ModeSwitches, m.ModeSeconds, m.LastEvent, m.StreamReady,
+		m.SinkDelivered, m.SinkRetried, m.SinkDeadLettered, m.SinkInFlight, m.SinkLatency, m.SinkHealthy, m.SinkReconnects,
 	} {
 		v.DeletePartialMatch(l)
 	}
 }
 
-// DeleteSink drops every series of a sink removed on reload.
-func (m *Metrics) DeleteSink(name string) {
-	l := prometheus.Labels{"sink": name}
+// DeleteSink drops the series of one stream's copy of a sink.
+func (m *Metrics) DeleteSink(stream, sink string) {
+	l := prometheus.Labels{"stream": stream, "sink": sink}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		m.SinkDelivered, m.SinkRetried, m.SinkDeadLettered, m.SinkInFlight, m.SinkLatency, m.SinkReconnects,
+		m.SinkDelivered, m.SinkRetried, m.SinkDeadLettered, m.SinkInFlight, m.SinkLatency, m.SinkHealthy, m.SinkReconnects,
 	} {
 		v.DeletePartialMatch(l)
 	}
+}
+
+// Poll results: the only values of the result label of poll_requests_total.
+const (
+	PollOK          = "ok"
+	PollNotModified = "not_modified"
+	PollAuthFailed  = "auth_failed"
+	PollBadBody     = "bad_body"
+	PollError       = "error"
+)
+
+// ParseReasonPollBody is the parse_errors_total reason of a poll response that is unusable.
+const ParseReasonPollBody = "poll_body"
+
+// ParseReason is the label value of a reject reason (messages.Invalid…): lowercase, words
+// joined by "_", so label values carry no spaces.
+func ParseReason(reason string) string {
+	return strings.ToLower(strings.Join(strings.Fields(reason), "_"))
+}
+
+// ParseError counts one inbound frame rejected for reason (messages.Invalid…).
+func (m *Metrics) ParseError(stream, reason string) {
+	m.ParseErrors.WithLabelValues(stream, ParseReason(reason)).Inc()
+}
+
+// InitStream creates every series of a stream at zero (with the label values known in
+// advance), so that rate() and increase() see the first events; the root calls it when the
+// stream starts. Sink series are created by each sink as it starts (InitSink).
+func (m *Metrics) InitStream(stream string, fallback bool) {
+	for _, c := range []*prometheus.CounterVec{m.Connections, m.Reconnects, m.Duplicates, m.Gaps, m.GapEvents} {
+		c.WithLabelValues(stream)
+	}
+	for _, r := range []string{ReasonClosed, ReasonError, ReasonStale, ReasonAuth, ReasonProtocol, ReasonShutdown, ReasonOther} {
+		m.Disconnects.WithLabelValues(stream, r)
+	}
+	for _, r := range []string{messages.InvalidBinary, messages.InvalidJSON, messages.InvalidObject, messages.InvalidType, messages.InvalidTooLong} {
+		m.ParseErrors.WithLabelValues(stream, ParseReason(r))
+	}
+	m.QueueDepth.WithLabelValues(stream)
+	m.QueueBytes.WithLabelValues(stream)
+	m.QueueDropped.WithLabelValues(stream, DropOverflow)
+	m.QueueDropped.WithLabelValues(stream, DropTTL)
+	m.MessagesOut.WithLabelValues(stream, messages.ViaWebSocket)
+	m.Handshake.WithLabelValues(stream)
+	m.HeartbeatRTT.WithLabelValues(stream)
+	m.LastEvent.WithLabelValues(stream)
+	m.StreamReady.WithLabelValues(stream)
+	m.SetVia(stream, "")
+	if fallback {
+		m.MessagesOut.WithLabelValues(stream, messages.ViaPoll)
+		m.ParseErrors.WithLabelValues(stream, ParseReasonPollBody)
+		for _, r := range []string{PollOK, PollNotModified, PollAuthFailed, PollBadBody, PollError} {
+			m.PollRequests.WithLabelValues(stream, r)
+		}
+		m.ModeSwitches.WithLabelValues(stream, messages.ViaWebSocket, messages.ViaPoll)
+		m.ModeSwitches.WithLabelValues(stream, messages.ViaPoll, messages.ViaWebSocket)
+		m.ModeSeconds.WithLabelValues(stream, messages.ViaWebSocket)
+		m.ModeSeconds.WithLabelValues(stream, messages.ViaPoll)
+	}
+}
+
+// SetBuildInfo sets build_info{version,revision,goversion} to 1.
+func (m *Metrics) SetBuildInfo(version, revision, goversion string) {
+	m.BuildInfo.Reset()
+	m.BuildInfo.WithLabelValues(version, revision, goversion).Set(1)
+}
+
+// Reloaded records a reload's outcome (the start counts as a successful one) at unix time at.
+func (m *Metrics) Reloaded(ok bool, at time.Time) {
+	if !ok {
+		m.ReloadOK.Set(0)
+		return
+	}
+	m.ReloadOK.Set(1)
+	m.ReloadOKTime.Set(float64(at.UnixNano()) / 1e9)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
@@ -74,7 +75,7 @@ func TestScrape(t *testing.T) {
 	m.QueueDepth.WithLabelValues("a").Set(7)
 	m.QueueDropped.WithLabelValues("a", DropTTL).Add(3)
 	m.Handshake.WithLabelValues("a").Observe(0.05)
-	m.SinkDelivered.WithLabelValues("out").Inc()
+	m.SinkDelivered.WithLabelValues("a", "out").Inc()
 	m.ModeSwitches.WithLabelValues("a", "websocket", "poll").Inc()
 	m.SetState("a", "connecting")
 	m.SetState("a", "connected")
@@ -93,7 +94,7 @@ func TestScrape(t *testing.T) {
 		{"holdfast_queue_depth", map[string]string{"stream": "a"}, 7},
 		{"holdfast_queue_dropped_total", map[string]string{"stream": "a", "reason": "ttl"}, 3},
 		{"holdfast_handshake_seconds", map[string]string{"stream": "a"}, 1},
-		{"holdfast_sink_delivered_total", map[string]string{"sink": "out"}, 1},
+		{"holdfast_sink_delivered_total", map[string]string{"stream": "a", "sink": "out"}, 1},
 		{"holdfast_mode_switches_total", map[string]string{"stream": "a", "from": "websocket", "to": "poll"}, 1},
 		{"holdfast_stream_state", map[string]string{"stream": "a", "state": "connected"}, 1},
 		{"holdfast_stream_state", map[string]string{"stream": "a", "state": "connecting"}, 0},
@@ -163,6 +164,9 @@ func TestEventTypeCap(t *testing.T) {
 
 func TestDeleteStream(t *testing.T) {
 	m := New()
+	m.InitStream("gone", true)
+	m.SinkDelivered.WithLabelValues("gone", "out").Inc()
+	m.SinkHealthy.WithLabelValues("gone", "out").Set(1)
 	m.EventIn("gone", "x")
 	m.SetState("gone", "connected")
 	m.QueueDepth.WithLabelValues("gone").Set(1)
@@ -189,6 +193,63 @@ func TestDeleteStream(t *testing.T) {
 	}
 	if got, _ := value(scrape(t, m), "holdfast_events_in_total", map[string]string{"stream": "gone", "type": OtherType}); got != 0 {
 		t.Errorf("_other = %v for a re-added stream within its cap, want 0", got)
+	}
+}
+
+func TestInitStreamCreatesEverySeriesAtZero(t *testing.T) {
+	m := New()
+	m.InitStream("a", true)
+	mfs := scrape(t, m)
+	for name, mf := range mfs {
+		if !strings.HasPrefix(name, "holdfast_") {
+			continue
+		}
+		has := false
+		for _, l := range mf.GetMetric()[0].GetLabel() {
+			has = has || l.GetName() == "stream"
+		}
+		if !has {
+			continue // build_info, reload: not per stream
+		}
+		for _, s := range mf.GetMetric() {
+			if v := s.GetCounter().GetValue() + s.GetGauge().GetValue() + float64(s.GetHistogram().GetSampleCount()); v != 0 {
+				t.Errorf("%s%v = %v at start, want 0", name, s.GetLabel(), v)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"holdfast_connections_total", map[string]string{"stream": "a"}},
+		{"holdfast_reconnects_total", map[string]string{"stream": "a"}},
+		{"holdfast_disconnects_total", map[string]string{"stream": "a", "reason": "stale"}},
+		{"holdfast_parse_errors_total", map[string]string{"stream": "a", "reason": "not_json"}},
+		{"holdfast_parse_errors_total", map[string]string{"stream": "a", "reason": "poll_body"}},
+		{"holdfast_duplicates_total", map[string]string{"stream": "a"}},
+		{"holdfast_gaps_total", map[string]string{"stream": "a"}},
+		{"holdfast_queue_depth", map[string]string{"stream": "a"}},
+		{"holdfast_queue_dropped_total", map[string]string{"stream": "a", "reason": "overflow"}},
+		{"holdfast_messages_out_total", map[string]string{"stream": "a", "via": "websocket"}},
+		{"holdfast_handshake_seconds", map[string]string{"stream": "a"}},
+		{"holdfast_heartbeat_rtt_seconds", map[string]string{"stream": "a"}},
+		{"holdfast_poll_requests_total", map[string]string{"stream": "a", "result": "error"}},
+		{"holdfast_mode_switches_total", map[string]string{"stream": "a", "from": "websocket", "to": "poll"}},
+		{"holdfast_mode_seconds_total", map[string]string{"stream": "a", "mode": "poll"}},
+		{"holdfast_last_event_timestamp_seconds", map[string]string{"stream": "a"}},
+		{"holdfast_stream_ready", map[string]string{"stream": "a"}},
+	} {
+		if _, ok := value(mfs, tt.name, tt.labels); !ok {
+			t.Errorf("%s%v missing after InitStream", tt.name, tt.labels)
+		}
+	}
+}
+
+func TestParseReasonHasNoSpaces(t *testing.T) {
+	for in, want := range map[string]string{"not JSON": "not_json", "no string type": "no_string_type", "binary frame": "binary_frame"} {
+		if got := ParseReason(in); got != want {
+			t.Errorf("ParseReason(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

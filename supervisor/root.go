@@ -32,6 +32,9 @@ type Root struct {
 	streams map[string]StreamConfig
 	status  map[string]*messages.StreamStatus
 	failed  bool // OnAllFailed already called
+
+	healthTimer actors.Timer
+	notReady    map[string]string // stream → what kept it from delivering, as last logged
 }
 
 // RootProps builds the daemon root. Streams report their state to it, so env.Status is set to
@@ -39,7 +42,7 @@ type Root struct {
 func RootProps(env actors.Env, cfg RootConfig) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &Root{log: env.Named("root"), env: env, cfg: cfg,
-			streams: map[string]StreamConfig{}, status: map[string]*messages.StreamStatus{}}
+			streams: map[string]StreamConfig{}, status: map[string]*messages.StreamStatus{}, notReady: map[string]string{}}
 	})
 }
 
@@ -59,6 +62,14 @@ func (r *Root) Receive(ctx actor.Context) {
 		r.env.Status = ctx.Self()
 		for _, sc := range StreamConfigs(r.cfg.Config, r.cfg.Stdout) {
 			r.startStream(ctx, sc)
+		}
+		r.armHealth(ctx)
+	case *healthTick:
+		r.checkHealth()
+		r.armHealth(ctx)
+	case *actor.Stopping:
+		if r.healthTimer != nil {
+			r.healthTimer.Stop()
 		}
 	case *messages.StreamState:
 		r.row(msg.Stream).StreamState = *msg
@@ -158,6 +169,9 @@ func (r *Root) checkAllFailed() {
 }
 
 func (r *Root) startStream(ctx actor.Context, sc StreamConfig) {
+	if r.env.Metrics != nil {
+		r.env.Metrics.InitStream(sc.Stream.Name, sc.Stream.Fallback != nil)
+	}
 	run := sc // kept apart from r.streams, so a new shutdown_timeout alone restarts nothing
 	run.Drain = r.cfg.Config.Daemon.ShutdownTimeout.Duration / 2
 	if _, err := ctx.SpawnNamed(StreamProps(r.env, run), sc.Stream.Name); err != nil {
@@ -246,3 +260,60 @@ func StreamConfigs(cfg *config.Config, stdout io.Writer) []StreamConfig {
 
 // StatusTimeout bounds a status request to the root (control API, watchdog).
 const StatusTimeout = 2 * time.Second
+
+// healthEvery is how often the root re-evaluates readiness for the metrics and the log: a
+// sink crosses its unhealthy_after without sending anything.
+const healthEvery = time.Second
+
+type healthTick struct{}
+
+func (r *Root) armHealth(ctx actor.Context) {
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	r.healthTimer = r.env.Clock.AfterFunc(healthEvery, func() { root.Send(self, &healthTick{}) })
+}
+
+// checkHealth updates stream_ready and sink_healthy, and logs each change of a stream's
+// readiness once: at warn with the reasons, at info when it is ready again.
+func (r *Root) checkHealth() {
+	for _, row := range r.snapshot().Streams {
+		if m := r.env.Metrics; m != nil {
+			m.StreamReady.WithLabelValues(row.Stream).Set(boolGauge(row.Ready))
+			for _, sk := range row.Sinks {
+				m.SinkHealthy.WithLabelValues(row.Stream, sk.Sink).Set(boolGauge(sk.State != SinkUnhealthy))
+			}
+		}
+		// The link's states are logged where they happen; this logs what only health sees:
+		// unhealthy sinks and failing polls, once per change of which ones.
+		key := ""
+		for _, sk := range row.Sinks {
+			if sk.State == SinkUnhealthy {
+				key += " sink " + sk.Sink
+			}
+		}
+		if row.State == messages.StatePolling && row.Poll.Err != "" {
+			key += " poll"
+		}
+		prev := r.notReady[row.Stream]
+		switch {
+		case key == prev:
+		case key == "":
+			delete(r.notReady, row.Stream)
+			r.log.Info().Str("stream", row.Stream).Str("was", strings.TrimSpace(prev)).Msg("stream delivering again")
+		default:
+			r.notReady[row.Stream] = key
+			r.log.Warn().Str("stream", row.Stream).Strs("reasons", row.NotReady).Msg("stream not delivering")
+		}
+	}
+	for name := range r.notReady {
+		if _, ok := r.streams[name]; !ok {
+			delete(r.notReady, name)
+		}
+	}
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
