@@ -419,7 +419,7 @@ func TestPollerHandlesServerTrouble(t *testing.T) {
 	h.up.PollBody([]byte("<html>maintenance</html>"))
 	clock.Advance(40 * time.Second)
 	h.awaitMetric(1, "poll_requests_total", "result", "bad_body")
-	if n := h.metric("parse_errors_total", "stream", "s1", "reason", "poll body"); n != 1 {
+	if n := h.metric("parse_errors_total", "stream", "s1", "reason", "poll_body"); n != 1 {
 		t.Errorf("parse errors for the poll body = %v, want 1", n)
 	}
 	clock.AwaitTimer(t, 40*time.Second) // still backing off, capped
