@@ -34,6 +34,7 @@ type frame struct {
 type conn struct {
 	s    *Server
 	ws   *websocket.Conn
+	sock *coalescer // under ws: collects frames while more are queued
 	log  zerolog.Logger
 	out  chan frame    // to the writer; full = publishers wait (TCP backpressure)
 	done chan struct{} // closed by teardown
@@ -83,7 +84,8 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		hdr = http.Header{"Sec-Websocket-Protocol": {protos[0]}}
 	}
 	s.set(func() { s.handshakes++ }) // before the 101 goes out, so a dialer that got it sees the count
-	ws, err := s.upgrader.Upgrade(w, r, hdr)
+	hj := &hijacker{ResponseWriter: w}
+	ws, err := s.upgrader.Upgrade(hj, r, hdr)
 	if err != nil {
 		s.set(func() { s.handshakes-- })
 		s.log.Debug().Err(err).Msg("upgrade") // Upgrade has answered the client
@@ -97,6 +99,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	c := &conn{
 		s:    s,
 		ws:   ws,
+		sock: hj.sock,
 		log:  s.log.With().Str("remote", r.RemoteAddr).Logger(),
 		out:  make(chan frame, sendBuffer),
 		done: make(chan struct{}),
@@ -327,8 +330,10 @@ func (c *conn) enqueue(ctx context.Context, f frame) bool {
 	}
 }
 
-// writeLoop writes queued frames in order. While frozen it keeps taking frames into a
-// backlog so that publishers are not held up by a connection that went half-open.
+// writeLoop writes queued frames in order, telling the coalescer whether another frame is
+// already queued, and flushes what it collected before it waits. While frozen it keeps
+// taking frames into a backlog so that publishers are not held up by a connection that went
+// half-open.
 func (c *conn) writeLoop() {
 	defer c.s.wg.Done()
 	var backlog []frame
@@ -339,24 +344,35 @@ func (c *conn) writeLoop() {
 			if !held {
 				f := backlog[0]
 				backlog = backlog[1:]
-				if !c.write(f) {
+				if !c.write(f, len(backlog) > 0 || len(c.out) > 0) {
 					return
 				}
 				continue
 			}
 			wake = ch
 		}
+		var f frame
 		select {
-		case f := <-c.out:
-			if held, _ := c.held(); held || len(backlog) > 0 {
-				backlog = append(backlog, f)
-				continue
-			}
-			if !c.write(f) {
+		case f = <-c.out: // already queued: what is collected can wait for it
+		default:
+			if err := c.sock.flush(); err != nil {
+				c.log.Debug().Err(err).Msg("write")
+				c.teardown()
 				return
 			}
-		case <-wake:
-		case <-c.done:
+			select {
+			case f = <-c.out:
+			case <-wake:
+				continue
+			case <-c.done:
+				return
+			}
+		}
+		if held, _ := c.held(); held || len(backlog) > 0 {
+			backlog = append(backlog, f)
+			continue
+		}
+		if !c.write(f, len(c.out) > 0) {
 			return
 		}
 	}
@@ -374,12 +390,15 @@ func (c *conn) held() (bool, <-chan struct{}) {
 	return true, s.changed
 }
 
-func (c *conn) write(f frame) bool {
+// write writes f; more says another frame is queued behind it, so the coalescer may hold f.
+func (c *conn) write(f frame, more bool) bool {
 	if f.typ == 0 {
 		c.closeWith(f.code, string(f.data))
 		return true
 	}
+	c.sock.more.Store(more)
 	err := c.writeData(f)
+	c.sock.more.Store(false)
 	switch {
 	case err == nil:
 		return true

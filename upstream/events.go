@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -36,10 +37,15 @@ func (s *Server) Publish(typ string, fields map[string]any) uint64 {
 
 // publish is Publish where a ctx that ends while a connection blocks drops that connection.
 func (s *Server) publish(ctx context.Context, typ string, fields map[string]any) uint64 {
+	return s.publishWith(ctx, func(seq uint64) []byte { return s.encode(typ, seq, fields) })
+}
+
+// publishWith publishes the event that encode builds for the next seq.
+func (s *Server) publishWith(ctx context.Context, encode func(seq uint64) []byte) uint64 {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 	seq := s.LastSeq() + 1 // only publishers move seq, and they hold pubMu
-	data := s.encode(typ, seq, fields)
+	data := encode(seq)
 	ev := event{seq: seq, data: data, pad: padLen(len(data), s.opts.EventSize)}
 
 	s.mu.Lock()
@@ -167,31 +173,91 @@ func (s *Server) Generate(ctx context.Context, rate, n int) int {
 		i := rnd.IntN(len(jobs))
 		j := jobs[i]
 		j.done++
-		file := fmt.Sprintf("scan_%04d.tif", j.done)
 		elapsed := time.Since(j.start)
-		var typ string
-		var fields map[string]any
+		var ev generated
 		switch {
 		case rnd.IntN(100) == 0:
-			typ = "processing_error"
-			fields = map[string]any{"job": j.id, "error": "decode failed: corrupt header", "current_file": file}
+			ev = generated{typ: "processing_error", job: j, failed: true}
 			jobs[i] = newJob()
 		case j.done >= j.files:
-			typ = "processing_complete"
-			fields = map[string]any{"job": j.id, "files": j.files, "duration": elapsed.Round(time.Millisecond).String()}
+			ev = generated{typ: "processing_complete", job: j, duration: elapsed.Round(time.Millisecond).String()}
 			jobs[i] = newJob()
 		default:
 			eta := elapsed / time.Duration(j.done) * time.Duration(j.files-j.done)
-			fields = map[string]any{
-				"job":          j.id,
-				"progress":     math.Round(1000*float64(j.done)/float64(j.files)) / 10,
-				"eta":          eta.Round(time.Second).String(),
-				"current_file": file,
-			}
-			typ = "processing_progress"
+			ev = generated{typ: "processing_progress", job: j, eta: eta.Round(time.Second).String(),
+				progress: math.Round(1000*float64(j.done)/float64(j.files)) / 10}
 		}
-		s.publish(ctx, typ, fields)
+		s.publishWith(ctx, ev.encode)
 		sent++
 	}
 	return sent
+}
+
+// generated is one event of Generate. Its encode writes what encoding/json would make of
+// the same fields (keys sorted), without a map and reflection: the generator must keep up
+// with a client reading a million events a second.
+type generated struct {
+	typ      string
+	job      *job
+	failed   bool    // processing_error
+	duration string  // processing_complete
+	eta      string  // processing_progress
+	progress float64 // processing_progress
+}
+
+const generatedError = "decode failed: corrupt header"
+
+func (g generated) encode(seq uint64) []byte {
+	j := g.job
+	b := make([]byte, 0, 192)
+	file := func(b []byte) []byte {
+		b = append(b, `"current_file":"scan_`...)
+		if d := digits(j.done); d < 4 { // as fmt's %04d
+			b = append(b, "000"[:4-d]...)
+		}
+		b = strconv.AppendInt(b, int64(j.done), 10)
+		return append(b, `.tif",`...)
+	}
+	switch {
+	case g.failed:
+		b = append(b, '{')
+		b = file(b)
+		b = append(b, `"error":"`+generatedError+`","job":"`...)
+		b = append(b, j.id...)
+		b = append(b, `",`...)
+	case g.duration != "":
+		b = append(b, `{"duration":"`...)
+		b = append(b, g.duration...)
+		b = append(b, `","files":`...)
+		b = strconv.AppendInt(b, int64(j.files), 10)
+		b = append(b, `,"job":"`...)
+		b = append(b, j.id...)
+		b = append(b, `",`...)
+	default:
+		b = append(b, '{')
+		b = file(b)
+		b = append(b, `"eta":"`...)
+		b = append(b, g.eta...)
+		b = append(b, `","job":"`...)
+		b = append(b, j.id...)
+		b = append(b, `","progress":`...)
+		b = strconv.AppendFloat(b, g.progress, 'f', -1, 64)
+		b = append(b, ',')
+	}
+	b = append(b, `"sent_at":`...)
+	b = strconv.AppendInt(b, time.Now().UnixNano(), 10)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,"type":"`...)
+	b = append(b, g.typ...)
+	return append(b, `"}`...)
+}
+
+// digits is the number of decimal digits of n >= 0.
+func digits(n int) int {
+	d := 1
+	for ; n >= 10; n /= 10 {
+		d++
+	}
+	return d
 }

@@ -19,6 +19,10 @@
 // within AuthTimeout: close 1008). Anything but ping and auth before that is refused the
 // same way.
 //
+// Writes: the frames queued for a connection go out coalesced, in writes of up to 64 KiB (as
+// a busy server's would), and a frame with nothing queued behind it is written at once, so a
+// feed that keeps up keeps its latency.
+//
 // HTTP: GET /ws upgrades, GET /poll?since=N returns history, POST /send records an
 // outbound message; both take the same tokens. The package is its own clock: it uses real time (timers for the auth
 // timeout, chaos and Generate's pacing) because it stands for the outside world.
