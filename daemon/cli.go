@@ -35,12 +35,18 @@ func loadConfig(path string) (*config.Config, error) {
 func cmdCheck(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	path := fs.String("config", "config.toml", "config file")
+	noEnv := fs.Bool("no-environment", false, "check the file only, not the directories, commands, tokens and certificates it names")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
+	}
+	if !*noEnv {
+		if err := checkEnvironment(*path, cfg); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "# %s is valid: %d streams, %d sinks\n%s", *path, len(cfg.Streams), len(cfg.Sinks), cfg.Redacted())
 	return nil
@@ -127,5 +133,14 @@ func cmdSend(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "accepted %d, queue depth %d\n", res.Accepted, res.Depth)
+	return nil
+}
+
+// checkEnvironment runs the config's environment checks; a problem is a usage error (exit 2),
+// since restarting will not fix it.
+func checkEnvironment(path string, cfg *config.Config) error {
+	if err := cfg.CheckEnvironment(); err != nil {
+		return usageError{fmt.Errorf("%s: the environment is not ready:\n%w", path, err)}
+	}
 	return nil
 }

@@ -154,15 +154,15 @@ unhealthy_after = "1s"
 func TestReadyzFailsWhileFileSinkCannotWrite(t *testing.T) {
 	h := newHarness(t, false)
 	up := upstream.NewTest(t, upstream.Options{})
+	// Both directories are fine at the start (run checks them); they go bad afterwards.
 	missing := filepath.Join(h.dir, "not-yet")
 	readOnly := filepath.Join(h.dir, "ro")
-	if err := os.Mkdir(readOnly, 0o555); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{missing, readOnly} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	roPath := filepath.Join(readOnly, "out.jsonl")
-	if os.Getuid() == 0 {
-		roPath = "/sys/holdfast-test.jsonl" // root writes into a 0555 directory; sysfs refuses even root
-	}
 	h.write(h.header(5*time.Second, "") + fmt.Sprintf(`
 [[sink]]
 name = "out"
@@ -179,12 +179,28 @@ unhealthy_after = "1s"
 		`sinks = ["out"]`, `sinks = ["out", "ro"]`, 1))
 	p := h.start()
 	awaitUp(t, up, "subscribed", func() bool { return up.Subscribed() == 1 })
+	if err := os.Remove(missing); err != nil {
+		t.Fatal(err)
+	}
+	roReason := "permission denied"
+	if os.Getuid() == 0 {
+		// root writes into a 0555 directory; a file where the directory was fails it too
+		if err := os.Remove(readOnly); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(readOnly, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		roReason = "not a directory"
+	} else if err := os.Chmod(readOnly, 0o555); err != nil {
+		t.Fatal(err)
+	}
 	up.Publish("order", map[string]any{"n": 1})
 	r := h.waitReady(p, http.StatusServiceUnavailable)
 	p.waitFor("both sinks named", func() bool {
 		_, r = h.readyz()
 		return reasonsMention(r, "a", "sink out", "no such file or directory") &&
-			reasonsMention(r, "a", "sink ro", "denied")
+			reasonsMention(r, "a", "sink ro", roReason)
 	})
 	if s, _ := h.sinkRow("a", "out"); s.State != "unhealthy" || s.Backlog != 1 || s.Delivered != 0 {
 		t.Errorf("sink out = %+v, want unhealthy with the event in its backlog", s)

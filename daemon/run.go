@@ -40,6 +40,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkEnvironment(*path, cfg); err != nil {
+		return err
+	}
 	log, lw := newLogger(stderr, cfg.Daemon.LogFormat, cfg.Daemon.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
