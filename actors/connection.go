@@ -572,8 +572,10 @@ func (c *Connection) fail(ctx actor.Context, f *messages.Failure, code int) {
 // startReader runs the only reader of the socket. Events go straight to the router, whose
 // bounded mailbox blocks this goroutine when sinks fall behind; protocol replies go to their
 // owners. It confirms outbound messages to the Queue: a pong to a probe confirms the id it
-// carries, and any frame whose read began after a write completed confirms that write
-// (wrote is the writer's last id). Once closing is closed it reads on to the peer's close
+// carries (the peer read everything before the probe), and the peer's answer to our close
+// frame confirms every write. Until the peer has answered a probe on this socket, any frame
+// read after a write completed confirms that write too (wrote is the writer's last id), for
+// upstreams that answer no pings. Once closing is closed it reads on to the peer's close
 // frame but discards data frames, so the socket is never closed with unread input (which
 // makes the kernel send a reset). It reports through messages, never via c or ctx.
 func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
@@ -582,7 +584,9 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 	router, heartbeat, queue := c.peers.Router, c.peers.Heartbeat, c.peers.Queue
 	dec, cfg, log := c.codec.Decoder(), c.cfg, c.log
 	c.readerDone = done
-	var seen uint64 // the highest id confirmed; the handler below runs on the reader goroutine
+	// Owned by the reader goroutine, which also runs the pong handler.
+	var seen uint64 // the highest id confirmed
+	pongs := false  // the peer answered a probe: from then on only pongs and the close confirm
 	confirm := func(id uint64) {
 		if id > seen && queue != nil {
 			seen = id
@@ -591,7 +595,9 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 	}
 	sock.SetPongHandler(func(data string) error {
 		if id, ok := parseProbe(data); ok {
-			confirm(id)
+			pongs = true
+			confirm(id) // not a heartbeat pong: its ping may predate the heartbeat's
+			return nil
 		}
 		root.Send(heartbeat, &messages.PongReceived{Gen: gen})
 		return nil
@@ -611,7 +617,6 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 			}
 		}()
 		for {
-			before := wrote.Load()
 			kind, data, err := readFrame(sock, scratch[:0])
 			if cap(data) <= maxScratch {
 				scratch = data
@@ -624,7 +629,9 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 				var ce *websocket.CloseError
 				if errors.As(err, &ce) {
 					rf.code, rf.text = ce.Code, ce.Text
-					confirm(before) // the peer's close frame comes after everything it read
+					if isClosed(closing) || !pongs { // an answer to our close: it read everything first
+						confirm(wrote.Load())
+					}
 				} else if isClosed(closing) {
 					log.Warn().Err(err).Dur("grace", closeGrace).Msg("no close frame from the peer")
 				}
@@ -634,7 +641,9 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 				root.Send(self, rf)
 				return
 			}
-			confirm(before)
+			if !pongs {
+				confirm(wrote.Load())
+			}
 			if isClosed(closing) {
 				discarded++
 				continue

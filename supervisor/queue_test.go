@@ -52,6 +52,30 @@ func TestQueueKeepsOrderAcrossOutage(t *testing.T) {
 	h.awaitOutbound(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
 }
 
+// TestOutboundConfirmedByLaterFrames: with an upstream that answers no pings, messages it
+// received stay unconfirmed (queued) until a frame is read after their write; then they
+// leave the queue. Without that frame a reconnect would send them again.
+func TestOutboundConfirmedByLaterFrames(t *testing.T) {
+	h, _ := newClockedHarness(t, upstream.Options{})
+	h.up.AnswerPings(false) // neither control pings (the writer's probes) nor message pings
+	pid := h.startStream(h.config(queueTOML("1s", "")), "s1")
+	h.connected()
+	h.mustEnqueue(pid, 1, 5)
+	h.awaitOutbound(1, 2, 3, 4, 5)
+	if e := h.enqueue(pid, cmd(6)); e.Err != nil || e.Depth != 6 {
+		t.Fatalf("enqueue after five were written: depth %d err %v, want 6 (nothing confirmed yet)", e.Depth, e.Err)
+	}
+	h.awaitOutbound(1, 2, 3, 4, 5, 6)
+	if got := h.metric("messages_out_total", "stream", "s1"); got != 0 {
+		t.Fatalf("%v messages confirmed before the link showed any life after the writes", got)
+	}
+	publish(h.up, 1) // an event, read after the writes
+	h.awaitMetric(6, "messages_out_total", "stream", "s1", "via", messages.ViaWebSocket)
+	if e := h.enqueue(pid, cmd(7)); e.Err != nil || e.Depth != 1 {
+		t.Fatalf("enqueue after the confirmation: depth %d err %v, want 1 (the six left the queue)", e.Depth, e.Err)
+	}
+}
+
 // TestQueueOverflowPolicies: a queue of 3 filled with 5 messages while the link is down.
 func TestQueueOverflowPolicies(t *testing.T) {
 	for _, tt := range []struct {
