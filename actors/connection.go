@@ -56,6 +56,7 @@ type Connection struct {
 	out        chan outFrame // to the writer goroutine
 	closing    chan struct{} // closed once the close frame is queued: the reader discards data
 	readerDone chan struct{}
+	subscribed chan string // to the reader goroutine: the cursor the latest subscriptions carried
 	writerDone chan struct{}
 	cancelDial context.CancelFunc
 	dialStart  time.Time
@@ -474,11 +475,20 @@ func (c *Connection) subscribe(ctx actor.Context) {
 }
 
 // sendSubscriptions writes the configured subscribe messages in order, adding the cursor.
+// The reader hears of the cursor first, so the Router learns it (messages.Subscribed) before
+// any frame that answers these subscriptions.
 func (c *Connection) sendSubscriptions(ctx actor.Context, cursor string) {
 	subs, err := c.codec.Subscriptions(cursor)
 	if err != nil {
 		c.fail(ctx, &messages.Failure{Kind: messages.Protocol, Err: err}, 0)
 		return
+	}
+	if c.subscribed != nil && c.peers.Cursor != nil {
+		select {
+		case <-c.subscribed: // the reader has not read since the last one: replace it
+		default:
+		}
+		c.subscribed <- cursor // the actor is the only sender, so there is room now
 	}
 	for _, data := range subs {
 		c.write(outFrame{kind: websocket.TextMessage, data: data})
@@ -583,7 +593,8 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 	self, root, clock := ctx.Self(), ctx.ActorSystem().Root, c.env.Clock
 	router, heartbeat, queue := c.peers.Router, c.peers.Heartbeat, c.peers.Queue
 	dec, cfg, log := c.codec.Decoder(), c.cfg, c.log
-	c.readerDone = done
+	subscribed := make(chan string, 1)
+	c.readerDone, c.subscribed = done, subscribed
 	// Owned by the reader goroutine, which also runs the pong handler.
 	var seen uint64 // the highest id confirmed
 	pongs := false  // the peer answered a probe: from then on only pongs and the close confirm
@@ -647,6 +658,11 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 			if isClosed(closing) {
 				discarded++
 				continue
+			}
+			select {
+			case since := <-subscribed: // ahead of every frame the upstream sent after it
+				root.Send(router, &messages.Subscribed{Gen: gen, Cursor: since})
+			default:
 			}
 			fr := &messages.FrameReceived{Gen: gen, Data: data, At: clock.Now(), Via: messages.ViaWebSocket}
 			if kind == websocket.BinaryMessage {

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"math"
 	"strconv"
 	"time"
 
@@ -27,6 +28,8 @@ type RouterConfig struct {
 	DeadLetter    string              // sink for frames that cannot be routed; "" = count and log only
 	CursorField   string              // where the cursor is (a JSON pointer); "" when the stream keeps none
 	InitialCursor string              // the last checkpoint, so duplicates replayed after a restart are dropped
+	OnReset       string              // "accept" or "drop": what a numeric cursor that goes back does. Default: accept.
+	ResetWindow   int64               // how far a numeric cursor may go back unexplained. Default: config.DefaultCursorResetWindow.
 	Buffer        int                 // mailbox size. Default: DefaultRouterBuffer.
 }
 
@@ -37,7 +40,8 @@ func RouterConfigFrom(sc config.StreamConfig, initialCursor string) RouterConfig
 		routes[r.Type] = r.Sinks
 	}
 	return RouterConfig{Stream: sc.Name, Routes: routes, DeadLetter: sc.DeadLetter,
-		CursorField: sc.CursorPointer(), InitialCursor: initialCursor}
+		CursorField: sc.CursorPointer(), InitialCursor: initialCursor,
+		OnReset: sc.Cursor.OnReset, ResetWindow: sc.Cursor.ResetWindow}
 }
 
 // Router turns frames into envelopes and hands each to the sinks its type routes to. It owns
@@ -52,6 +56,7 @@ type Router struct {
 	offset    uint64 // offset of the last routed event
 	lastNum   int64  // last numeric cursor; valid when haveNum
 	haveNum   bool
+	num       numericCursor // what a numeric cursor going back means
 	stats     messages.RouterStats
 	reportDue Timer                         // armed by the first frame after a report; nil when idle
 	gen       uint64                        // generation of the last frame, for Activity
@@ -66,6 +71,12 @@ type Router struct {
 func RouterProps(env Env, cfg RouterConfig, peers Peers) *actor.Props {
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = DefaultRouterBuffer
+	}
+	if cfg.ResetWindow <= 0 {
+		cfg.ResetWindow = config.DefaultCursorResetWindow
+	}
+	if cfg.OnReset == "" {
+		cfg.OnReset = config.DefaultCursorOnReset
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
 		r := &Router{log: env.Named(NameRouter).With().Str("stream", cfg.Stream).Logger(), env: env, cfg: cfg, peers: peers}
@@ -82,6 +93,8 @@ func (r *Router) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *messages.FrameReceived:
 		r.route(ctx, msg)
+	case *messages.Subscribed:
+		r.subscribed(msg)
 	case *routerReport:
 		r.reportDue = nil
 		r.report(ctx)
@@ -95,6 +108,9 @@ func (r *Router) Receive(ctx actor.Context) {
 }
 
 func (r *Router) route(ctx actor.Context, f *messages.FrameReceived) {
+	if f.Gen != r.gen {
+		r.logDuplicates() // the connection they came on is gone
+	}
 	r.gen, r.lastAt = f.Gen, f.At
 	if r.reportDue == nil {
 		self, root := ctx.Self(), ctx.ActorSystem().Root
@@ -161,31 +177,148 @@ func (r *Router) countEvent(typ string) {
 	c.Inc()
 }
 
-// duplicate reports whether a numeric cursor is at or below the last one, and notes gaps.
+// numericCursor is what the Router knows to tell a replay from a reset.
+type numericCursor struct {
+	subGen    uint64 // connection whose subscriptions carried since
+	since     int64  // the numeric cursor those subscriptions carried; valid when haveSince
+	haveSince bool
+	dups      uint64 // duplicates dropped on gen and not logged yet
+	dupGen    uint64
+	dropping  bool      // on_reset = "drop": inside a reset that is being dropped
+	dropLog   time.Time // last "cursor reset" log in drop mode
+	quiet     uint64    // events dropped since dropLog without a log line
+	dropped   uint64    // events dropped in the current reset
+}
+
+// subscribed notes the cursor a connection's subscriptions carried: the upstream was asked
+// for what comes after it, so nothing at or below it can be a replay.
+func (r *Router) subscribed(msg *messages.Subscribed) {
+	n, err := strconv.ParseInt(msg.Cursor, 10, 64)
+	r.num.subGen, r.num.since, r.num.haveSince = msg.Gen, n, err == nil
+}
+
+// Verdicts on a numeric cursor.
+const (
+	cursorNext      = iota // above the last one: deliver
+	cursorDuplicate        // at or below it, as a replay repeats: drop
+	cursorReset            // below it in a way no replay explains
+)
+
+// judgeCursor decides what cursor n means after last (when haveLast). An event at or below
+// the last one is a reset when the subscriptions of its connection asked for what comes
+// after a cursor at or above it, or when it lies window or more below the last one; any other
+// is a duplicate. Pure: table-tested.
+func judgeCursor(n, last int64, haveLast bool, since int64, haveSince bool, window int64) int {
+	switch {
+	case !haveLast || n > last:
+		return cursorNext
+	case haveSince && n <= since:
+		return cursorReset
+	case uint64(last)-uint64(n) >= uint64(window): // exact for last >= n, whatever the signs
+		return cursorReset
+	}
+	return cursorDuplicate
+}
+
+// gapAfter is how many cursor values lie strictly between last and n (n > last), exact for
+// any two int64s.
+func gapAfter(last, n int64) uint64 { return uint64(n) - uint64(last) - 1 }
+
+// addSat adds without wrapping: a bogus cursor must not turn a counter back to small values.
+func addSat(a, b uint64) uint64 {
+	if a > math.MaxUint64-b {
+		return math.MaxUint64
+	}
+	return a + b
+}
+
+// duplicate reports whether an event must be dropped for its numeric cursor; it notes gaps
+// and resets, and moves the cursor.
 func (r *Router) duplicate(f *messages.FrameReceived) bool {
 	n, err := strconv.ParseInt(f.Cursor, 10, 64)
 	if err != nil {
 		return false // not numeric: order unknown, so nothing is dropped
 	}
-	if r.haveNum && n <= r.lastNum {
-		r.stats.Duplicates++
-		if r.env.Metrics != nil {
-			r.env.Metrics.Duplicates.WithLabelValues(r.cfg.Stream).Inc()
-		}
+	haveSince := r.num.haveSince && r.num.subGen == f.Gen && f.Via == messages.ViaWebSocket
+	switch judgeCursor(n, r.lastNum, r.haveNum, r.num.since, haveSince, r.cfg.ResetWindow) {
+	case cursorDuplicate:
+		r.countDuplicate(f.Gen)
 		return true
-	}
-	if r.haveNum && n > r.lastNum+1 {
-		missing := uint64(n - r.lastNum - 1)
-		r.stats.Gaps++
-		r.stats.GapEvents += missing
-		if r.env.Metrics != nil {
-			r.env.Metrics.Gaps.WithLabelValues(r.cfg.Stream).Inc()
-			r.env.Metrics.GapEvents.WithLabelValues(r.cfg.Stream).Add(float64(missing))
+	case cursorReset:
+		if r.cfg.OnReset == "drop" {
+			r.dropReset(f, n)
+			return true
 		}
-		r.log.Warn().Int64("after", r.lastNum).Int64("next", n).Uint64("missing", missing).Msg("gap in cursor")
+		r.stats.CursorResets++
+		if r.env.Metrics != nil {
+			r.env.Metrics.CursorResets.WithLabelValues(r.cfg.Stream).Inc()
+		}
+		r.log.Warn().Int64("cursor", r.lastNum).Int64("next", n).Uint64("gen", f.Gen).
+			Msg("cursor reset: the upstream's numbering went back; following it")
+		r.num.haveSince = false // its since belongs to the old numbering
+	default:
+		if r.haveNum && gapAfter(r.lastNum, n) > 0 {
+			missing := gapAfter(r.lastNum, n)
+			r.stats.Gaps++
+			r.stats.GapEvents = addSat(r.stats.GapEvents, missing)
+			if r.env.Metrics != nil {
+				r.env.Metrics.Gaps.WithLabelValues(r.cfg.Stream).Inc()
+				r.env.Metrics.GapEvents.WithLabelValues(r.cfg.Stream).Add(float64(missing))
+			}
+			r.log.Warn().Int64("after", r.lastNum).Int64("next", n).Uint64("missing", missing).Msg("gap in cursor")
+		}
+		if r.num.dropping {
+			r.num.dropping = false
+			r.log.Warn().Int64("cursor", n).Uint64("dropped", r.num.dropped).Msg("cursor reset over: delivering again")
+			r.num.quiet, r.num.dropped = 0, 0
+		}
 	}
 	r.lastNum, r.haveNum = n, true
 	return false
+}
+
+// countDuplicate counts a replayed event; the log line comes once per connection and second.
+func (r *Router) countDuplicate(gen uint64) {
+	r.stats.Duplicates++
+	if r.env.Metrics != nil {
+		r.env.Metrics.Duplicates.WithLabelValues(r.cfg.Stream).Inc()
+	}
+	r.num.dups++
+	r.num.dupGen = gen
+}
+
+// logDuplicates logs the duplicates dropped since the last such line, if any.
+func (r *Router) logDuplicates() {
+	if r.num.dups == 0 {
+		return
+	}
+	r.log.Info().Uint64("gen", r.num.dupGen).Uint64("duplicates", r.num.dups).Int64("cursor", r.lastNum).
+		Msg("duplicates dropped")
+	r.num.dups = 0
+}
+
+// dropReset drops an event of a reset under on_reset = "drop": counted as a duplicate,
+// logged when the reset starts and then at most once a second.
+func (r *Router) dropReset(f *messages.FrameReceived, n int64) {
+	r.stats.Duplicates++
+	if r.env.Metrics != nil {
+		r.env.Metrics.Duplicates.WithLabelValues(r.cfg.Stream).Inc()
+	}
+	r.num.dropped++
+	if !r.num.dropping {
+		r.num.dropping = true
+		r.stats.CursorResets++
+		if r.env.Metrics != nil {
+			r.env.Metrics.CursorResets.WithLabelValues(r.cfg.Stream).Inc()
+		}
+	}
+	if f.At.Sub(r.num.dropLog) >= time.Second {
+		r.log.Warn().Int64("cursor", r.lastNum).Int64("next", n).Uint64("suppressed", r.num.quiet).
+			Msg("cursor reset: dropping events at or below the cursor (on_reset = drop)")
+		r.num.dropLog, r.num.quiet = f.At, 0
+	} else {
+		r.num.quiet++
+	}
 }
 
 // reject counts a frame that cannot be routed, logs at most once a second, and dead-letters it.
@@ -223,6 +356,7 @@ func (r *Router) sendRouted(ctx actor.Context) {
 // of it costs anything per frame.
 func (r *Router) report(ctx actor.Context) {
 	r.sendRouted(ctx)
+	r.logDuplicates()
 	if r.env.Status != nil {
 		st := r.stats
 		ctx.Send(r.env.Status, &st)

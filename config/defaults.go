@@ -129,6 +129,8 @@ const (
 // Defaults for CursorConfig.
 const (
 	DefaultCursorSubscribeKey       = "since"
+	DefaultCursorOnReset            = "accept"
+	DefaultCursorResetWindow        = 10000
 	DefaultCursorCheckpointInterval = 1 * time.Second
 )
 
@@ -266,6 +268,8 @@ func DefaultStreamConfig() StreamConfig {
 		},
 		Cursor: CursorConfig{
 			SubscribeKey:       DefaultCursorSubscribeKey,
+			OnReset:            DefaultCursorOnReset,
+			ResetWindow:        DefaultCursorResetWindow,
 			CheckpointInterval: Duration{DefaultCursorCheckpointInterval},
 		},
 		Queue: QueueConfig{

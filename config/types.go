@@ -250,6 +250,13 @@ type CursorConfig struct {
 	Field              string   `toml:"field"`               // "" = no cursor
 	SubscribeKey       string   `toml:"subscribe_key"`       // Default: since.
 	CheckpointInterval Duration `toml:"checkpoint_interval"` // Default: 1s.
+	// OnReset is what a numeric cursor does when the upstream's numbering goes back in a way
+	// no replay explains: accept (warn, count, move the cursor back, deliver) or drop (keep
+	// dropping events at or below the old cursor, logged). Default: accept.
+	OnReset string `toml:"on_reset"`
+	// ResetWindow is how far (in cursor units) a numeric cursor may go back without a
+	// subscribe to explain it before that counts as a reset. Default: 10000.
+	ResetWindow int64 `toml:"reset_window"`
 }
 
 // QueueConfig bounds the outbound queue.

@@ -419,6 +419,10 @@ func (ck *checker) stream(sc scope, s StreamConfig, sinks map[string]int) {
 			ck.add(sc, "cursor.subscribe_key", "must not be empty when cursor.field is set")
 		}
 		ck.positive(sc, "cursor.checkpoint_interval", s.Cursor.CheckpointInterval)
+		ck.oneOf(sc, "cursor.on_reset", s.Cursor.OnReset, "accept", "drop")
+		if s.Cursor.ResetWindow <= 0 {
+			ck.add(sc, "cursor.reset_window", "must be greater than 0, got %d", s.Cursor.ResetWindow)
+		}
 	}
 
 	q := s.Queue

@@ -69,7 +69,9 @@ type StreamStatus struct {
 	Duplicates  uint64      `json:"duplicates"`              // inbound events dropped as duplicates
 	Gaps        uint64      `json:"gaps"`                    // jumps seen in a numeric cursor
 	GapEvents   uint64      `json:"gap_events"`              // events missing across those jumps
-	LastEventAt *time.Time  `json:"last_event_at,omitempty"` // absent before the first event
+	// CursorResets counts the times a numeric cursor went back in a way no replay explains.
+	CursorResets uint64     `json:"cursor_resets"`
+	LastEventAt  *time.Time `json:"last_event_at,omitempty"` // absent before the first event
 	// LastEventAge is the seconds from the last event to Time; absent before the first event.
 	LastEventAge *float64     `json:"last_event_age_seconds,omitempty"`
 	Sinks        []SinkStatus `json:"sinks"`           // sorted by name
@@ -125,13 +127,14 @@ func toResponse(st *messages.Status) StatusResponse {
 				Sent:        s.Queue.Sent,
 				Unconfirmed: s.Queue.Unconfirmed,
 			},
-			EventsIn:    s.Router.EventsIn,
-			ParseErrors: s.Router.ParseErrors,
-			Duplicates:  s.Router.Duplicates,
-			Gaps:        s.Router.Gaps,
-			GapEvents:   s.Router.GapEvents,
-			LastEventAt: timePtr(s.Router.LastEventAt),
-			Owner:       s.Owner,
+			EventsIn:     s.Router.EventsIn,
+			ParseErrors:  s.Router.ParseErrors,
+			Duplicates:   s.Router.Duplicates,
+			Gaps:         s.Router.Gaps,
+			GapEvents:    s.Router.GapEvents,
+			CursorResets: s.Router.CursorResets,
+			LastEventAt:  timePtr(s.Router.LastEventAt),
+			Owner:        s.Owner,
 		}
 		if s.RetryIn > 0 {
 			row.RetryIn = s.RetryIn.String()

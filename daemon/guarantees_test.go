@@ -195,3 +195,118 @@ func TestFileSinkCutsPartialTailAtStart(t *testing.T) {
 		t.Errorf("%d log lines about the partial line, want 1", n)
 	}
 }
+
+// lineCount is the number of lines in the file sink "out".
+func (h *harness) lineCount() int {
+	b, _ := os.ReadFile(h.sinkPath("out"))
+	return strings.Count(string(b), "\n")
+}
+
+// An upstream redeployed with fresh numbering starts again at seq 1 while holdfast's cursor
+// is at 50. Under the default on_reset = "accept" holdfast warns, counts the reset, follows
+// the new numbering and delivers every event; the checkpoint follows too.
+func TestCursorResetByRedeployedUpstream(t *testing.T) {
+	const before, after = 50, 20
+	h := newHarness(t, false)
+	up := upstream.NewTest(t, upstream.Options{})
+	addr := up.Addr()
+	h.write(h.header(5*time.Second, "") + h.fileSink("out", "100ms") + cursorStream(up.URL(), ""))
+	p := h.start()
+	awaitUp(t, up, "subscribed", func() bool { return up.Subscribed() == 1 })
+	for i := range before {
+		up.Publish("tick", map[string]any{"i": i})
+	}
+	p.waitFor(fmt.Sprintf("checkpoint at %d", before), func() bool { return h.savedCursor() == before })
+
+	if err := up.Close(); err != nil { // the redeploy: same address, no history, seq from 1
+		t.Fatal(err)
+	}
+	next := upstream.New(upstream.Options{})
+	p.waitFor("the redeployed upstream listening on "+addr, func() bool { return next.Start(addr) == nil })
+	t.Cleanup(func() { _ = next.Close() })
+	awaitUp(t, next, "subscribed again", func() bool { return next.Subscribed() == 1 })
+	if subs := next.Subscriptions(); len(subs) != 1 || subs[0]["since"] != float64(before) {
+		t.Fatalf("subscriptions to the redeployed upstream: %v, want one with since %d", subs, before)
+	}
+	for i := range after {
+		next.Publish("tick", map[string]any{"i": before + i})
+	}
+	p.waitFor(fmt.Sprintf("%d lines in the sink file", before+after), func() bool { return h.lineCount() == before+after })
+	p.waitFor(fmt.Sprintf("checkpoint back at %d", after), func() bool { return h.savedCursor() == after })
+	row, _ := h.stream("a")
+	if row.CursorResets != 1 || row.Duplicates != 0 {
+		t.Errorf("status: cursor_resets %d, duplicates %d; want 1 and 0", row.CursorResets, row.Duplicates)
+	}
+	if n := p.logged("cursor reset"); n != 1 {
+		t.Errorf("%d \"cursor reset\" log lines, want 1", n)
+	}
+	p.signal(syscall.SIGTERM)
+	p.wait(exitTimeout)
+	var want []uint64
+	for i := range before {
+		want = append(want, uint64(i+1))
+	}
+	for i := range after {
+		want = append(want, uint64(i+1))
+	}
+	if got := h.sinkSeqs(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("sink file seqs %v, want %v", got, want)
+	}
+}
+
+// One bogus seq of 9223372036854775807 in the middle of a feed. Under on_reset = "accept"
+// it is delivered, and the next event is seen as a reset, so delivery never stops; under
+// "drop" the events below it are dropped, counted and logged. A replayed event (seq 5 again)
+// is a duplicate either way, logged with its count.
+func TestCursorOutlier(t *testing.T) {
+	for _, tt := range []struct {
+		onReset   string
+		wantLines int
+	}{
+		{"accept", 10 + 1 + 10},
+		{"drop", 10 + 1},
+	} {
+		t.Run(tt.onReset, func(t *testing.T) {
+			h := newHarness(t, false)
+			up := upstream.NewTest(t, upstream.Options{})
+			h.write(h.header(5*time.Second, "") + h.fileSink("out", "100ms") +
+				cursorStream(up.URL(), fmt.Sprintf("on_reset = %q\n", tt.onReset)))
+			p := h.start()
+			awaitUp(t, up, "subscribed", func() bool { return up.Subscribed() == 1 })
+			for i := range 10 {
+				up.Publish("tick", map[string]any{"i": i})
+			}
+			up.PublishRaw([]byte(`{"type":"tick","seq":5}`), false)
+			up.PublishRaw([]byte(`{"type":"tick","seq":9223372036854775807}`), false)
+			for i := range 10 {
+				up.Publish("tick", map[string]any{"i": 10 + i}) // seq 11..20
+			}
+			p.waitFor("21 events routed or dropped", func() bool {
+				row, ok := h.stream("a")
+				return ok && row.EventsIn+row.Duplicates == 22
+			})
+			p.waitFor(fmt.Sprintf("%d lines in the sink file", tt.wantLines), func() bool { return h.lineCount() == tt.wantLines })
+			row, _ := h.stream("a")
+			if row.CursorResets != 1 {
+				t.Errorf("status: cursor_resets %d, want 1", row.CursorResets)
+			}
+			p.signal(syscall.SIGTERM)
+			p.wait(exitTimeout)
+			if got := h.lineCount(); got != tt.wantLines {
+				t.Errorf("%d lines in the sink file, want %d", got, tt.wantLines)
+			}
+			dup := false
+			for _, l := range p.logs() {
+				if l["message"] == "duplicates dropped" && l["duplicates"] == float64(1) {
+					dup = true
+				}
+			}
+			if !dup {
+				t.Errorf("no \"duplicates dropped\" log line with duplicates 1")
+			}
+			if tt.onReset == "drop" && p.logged("on_reset = drop") == 0 {
+				t.Errorf("no log line about the events dropped under on_reset = drop")
+			}
+		})
+	}
+}

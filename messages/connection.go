@@ -25,6 +25,15 @@ type FrameReceived struct {
 	Ack     []byte    // the acknowledgement to send once every sink took the event; nil when none
 }
 
+// Subscribed tells the Router that the subscriptions of connection Gen went out carrying
+// Cursor ("" when none). The Connection's reader sends it ahead of every frame read after
+// them, so a Router that sees a numeric event at or below Cursor knows that no replay can
+// explain it: the upstream's numbering went back.
+type Subscribed struct {
+	Gen    uint64
+	Cursor string
+}
+
 // Connected is sent by Connection to every peer each time a socket is ready: handshake,
 // authentication and subscriptions are done. Peers treat a repeated Connected as harmless.
 type Connected struct {

@@ -46,7 +46,8 @@ type RouterStats struct {
 	ParseErrors  uint64
 	Duplicates   uint64
 	Gaps         uint64 // number of jumps seen in a numeric cursor
-	GapEvents    uint64 // events missing across those jumps
+	GapEvents    uint64 // events missing across those jumps; saturates
+	CursorResets uint64 // times the numeric cursor went back in a way no replay explains
 	LastEventAt  time.Time
 	LastCursor   string
 	LastParseErr string

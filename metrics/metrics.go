@@ -56,6 +56,7 @@ type Metrics struct {
 	Duplicates   *prometheus.CounterVec // stream
 	Gaps         *prometheus.CounterVec // stream
 	GapEvents    *prometheus.CounterVec // stream
+	CursorResets *prometheus.CounterVec // stream
 	QueueDepth   *prometheus.GaugeVec   // stream
 	QueueBytes   *prometheus.GaugeVec   // stream
 	QueueDropped *prometheus.CounterVec // stream, reason (DropOverflow|DropTTL)
@@ -128,6 +129,7 @@ func New() *Metrics {
 	m.Duplicates = counter("duplicates_total", "Inbound events dropped as duplicates.", "stream")
 	m.Gaps = counter("gaps_total", "Jumps seen in a numeric cursor.", "stream")
 	m.GapEvents = counter("gap_events_total", "Events missing across cursor jumps.", "stream")
+	m.CursorResets = counter("cursor_resets_total", "Times a numeric cursor went back in a way no replay explains.", "stream")
 	m.QueueDepth = gauge("queue_depth", "Outbound messages waiting.", "stream")
 	m.QueueBytes = gauge("queue_bytes", "Bytes of outbound messages waiting.", "stream")
 	m.QueueDropped = counter("queue_dropped_total", "Outbound messages dropped, by reason (overflow|ttl).", "stream", "reason")
@@ -263,7 +265,7 @@ func (m *Metrics) DeleteStream(name string) {
 	l := prometheus.Labels{"stream": name}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		m.Connections, m.Reconnects, m.Disconnects, m.StreamState, m.Via, m.EventsIn,
-		m.ParseErrors, m.Duplicates, m.Gaps, m.GapEvents, m.QueueDepth, m.QueueBytes,
+		m.ParseErrors, m.Duplicates, m.Gaps, m.GapEvents, m.CursorResets, m.QueueDepth, m.QueueBytes,
 		m.QueueDropped, m.MessagesOut, m.Handshake, m.HeartbeatRTT, m.PollRequests,
 		m.ModeSwitches, m.ModeSeconds, m.LastEvent, m.StreamReady,
 		m.SinkDelivered, m.SinkRetried, m.SinkDeadLettered, m.SinkInFlight, m.SinkLatency, m.SinkHealthy, m.SinkReconnects,
@@ -309,7 +311,7 @@ func (m *Metrics) ParseError(stream, reason string) {
 // advance), so that rate() and increase() see the first events; the root calls it when the
 // stream starts. Sink series are created by each sink as it starts (InitSink).
 func (m *Metrics) InitStream(stream string, fallback bool) {
-	for _, c := range []*prometheus.CounterVec{m.Connections, m.Reconnects, m.Duplicates, m.Gaps, m.GapEvents} {
+	for _, c := range []*prometheus.CounterVec{m.Connections, m.Reconnects, m.Duplicates, m.Gaps, m.GapEvents, m.CursorResets} {
 		c.WithLabelValues(stream)
 	}
 	for _, r := range []string{ReasonClosed, ReasonError, ReasonStale, ReasonAuth, ReasonProtocol, ReasonShutdown, ReasonOther} {
