@@ -106,15 +106,28 @@ func natsFiles(add func(key, format string, args ...any), key string, n NATSConn
 	}
 }
 
-// writableDir checks that dir is a directory this process can create files in, creating it
-// (and its parents) first when create is set.
-func writableDir(dir string, create bool) error {
+// writableDir checks that dir is a directory this process can create files in. With
+// creatable, a dir that does not exist yet passes when its nearest existing parent is a
+// writable directory (the daemon creates it); nothing is created.
+func writableDir(dir string, creatable bool) error {
 	if dir == "" {
 		dir = "."
 	}
-	if create {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return fmt.Errorf("create %s: %w", dir, unwrapPathError(err))
+	if creatable {
+		for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+			_, err := os.Lstat(p)
+			if err == nil {
+				if p != filepath.Clean(dir) {
+					if err := writableDir(p, false); err != nil {
+						return fmt.Errorf("create %s: %w", dir, err)
+					}
+					return nil
+				}
+				break
+			}
+			if !errors.Is(err, os.ErrNotExist) || p == filepath.Dir(p) {
+				return fmt.Errorf("create %s: %w", dir, unwrapPathError(err))
+			}
 		}
 	}
 	fi, err := os.Stat(dir)

@@ -14,15 +14,6 @@ import (
 	"holdfast/control"
 )
 
-// flags parses args, turning flag errors into usage errors.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		return usageError{fmt.Errorf("%s: %w", fs.Name(), err)}
-	}
-	return nil
-}
-
 // loadConfig loads and validates; every problem is a usage error (exit 2).
 func loadConfig(path string) (*config.Config, error) {
 	cfg, err := config.Load(path)
@@ -32,35 +23,47 @@ func loadConfig(path string) (*config.Config, error) {
 	return cfg, nil
 }
 
-func cmdCheck(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	path := fs.String("config", "config.toml", "config file")
-	noEnv := fs.Bool("no-environment", false, "check the file only, not the directories, commands, tokens and certificates it names")
+func cmdCheck(args []string, stdout, _ io.Writer) error {
+	fs := flagSet("check")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
+	path := configPath(fs)
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return err
 	}
-	if !*noEnv {
-		if err := checkEnvironment(*path, cfg); err != nil {
+	if !flagBool(fs, "no-environment") {
+		if err := checkEnvironment(path, cfg); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "# %s is valid: %d streams, %d sinks\n%s", *path, len(cfg.Streams), len(cfg.Sinks), cfg.Redacted())
+	fmt.Fprintf(stdout, "# %s is valid: %d streams, %d sinks\n%s", path, len(cfg.Streams), len(cfg.Sinks), cfg.Redacted())
 	return nil
 }
 
-// controlClient builds a client for the control API named in the config.
-func controlClient(path string) (*control.Client, error) {
-	cfg, err := loadConfig(path)
+// controlClient builds a client for the control API named in the config. The token is
+// --token-file's, else $HOLDFAST_CONTROL_TOKEN, else what [control] names: an operator's
+// shell has no $CREDENTIALS_DIRECTORY, so the service's LoadCredential= file is not found.
+func controlClient(fs *flag.FlagSet) (*control.Client, error) {
+	cfg, err := loadConfig(configPath(fs))
 	if err != nil {
 		return nil, err
 	}
-	token, err := controlToken(cfg.Control)
-	if err != nil {
-		return nil, err
+	var token config.Secret
+	switch file := flagString(fs, "token-file"); {
+	case file != "":
+		if token, err = config.ReadToken("", file); err != nil {
+			return nil, usageError{fmt.Errorf("--token-file: %w", err)}
+		}
+	case os.Getenv("HOLDFAST_CONTROL_TOKEN") != "":
+		if token, err = config.ReadToken("HOLDFAST_CONTROL_TOKEN", ""); err != nil {
+			return nil, usageError{err}
+		}
+	default:
+		if token, err = controlToken(cfg.Control); err != nil {
+			return nil, usageError{fmt.Errorf("%w (set HOLDFAST_CONTROL_TOKEN or --token-file)", err)}
+		}
 	}
 	return control.NewClient(cfg.Control, token)
 }
@@ -77,13 +80,12 @@ func controlToken(c config.ControlConfig) (config.Secret, error) {
 }
 
 func cmdStatus(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	path := fs.String("config", "config.toml", "config file")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
+	fs := flagSet("status")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c, err := controlClient(*path)
+	asJSON := flagBool(fs, "json")
+	c, err := controlClient(fs)
 	if err != nil {
 		return err
 	}
@@ -93,7 +95,7 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
@@ -102,13 +104,12 @@ func cmdStatus(args []string, stdout io.Writer) error {
 }
 
 func cmdSend(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("send", flag.ContinueOnError)
-	path := fs.String("config", "config.toml", "config file")
-	stream := fs.String("stream", "", "stream name")
+	fs := flagSet("send")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *stream == "" {
+	stream := flagString(fs, "stream")
+	if stream == "" {
 		return usageError{errors.New("send: --stream is required")}
 	}
 	var body []byte
@@ -122,13 +123,13 @@ func cmdSend(args []string, stdout io.Writer) error {
 		}
 		body, ndjson = b, true
 	}
-	c, err := controlClient(*path)
+	c, err := controlClient(fs)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := c.Send(ctx, *stream, body, ndjson)
+	res, err := c.Send(ctx, stream, body, ndjson)
 	if err != nil {
 		return err
 	}

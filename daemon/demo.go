@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	_ "embed"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,11 +22,15 @@ var demoConfig string
 // cmdDemo starts the embedded demo upstream on loopback and runs the daemon against it, so a
 // newcomer sees routed events (and, with --chaos, recovery) within seconds.
 func cmdDemo(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	chaos := fs.Bool("chaos", false, "drop the demo connection every few seconds")
-	rate := fs.Int("rate", 5, "events per second from the demo upstream")
+	fs := flagSet("demo")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	chaosOn := flagBool(fs, "chaos")
+	chaos := &chaosOn
+	rate := new(int)
+	if _, err := fmt.Sscan(flagString(fs, "rate"), rate); err != nil {
+		return usageError{fmt.Errorf("demo: --rate: %w", err)}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,22 +30,22 @@ import (
 var errAllFailed = errors.New("every stream has failed")
 
 func cmdRun(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	path := fs.String("config", "config.toml", "config file")
+	fs := flagSet("run")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
+	path := configPath(fs)
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return err
 	}
-	if err := checkEnvironment(*path, cfg); err != nil {
+	if err := checkEnvironment(path, cfg); err != nil {
 		return err
 	}
 	log, lw := newLogger(stderr, cfg.Daemon.LogFormat, cfg.Daemon.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return serve(ctx, stop, daemonOpts{cfg: cfg, path: *path, stdout: stdout, log: log, levels: lw})
+	return serve(ctx, stop, daemonOpts{cfg: cfg, path: path, stdout: stdout, log: log, levels: lw})
 }
 
 // daemonOpts is what serve needs; run and demo each fill it.

@@ -10,6 +10,10 @@ import (
 // version from the build info is used ("(devel)" for a plain go build becomes "dev").
 var version = "dev"
 
+// revision and buildDate may be stamped the same way (the release build does, from git);
+// otherwise they come from the VCS information Go records.
+var revision, buildDate string
+
 // buildInfo is what `holdfast version` prints and holdfast_build_info carries.
 type buildInfo struct {
 	Version   string `json:"version"`
@@ -22,7 +26,7 @@ func readBuildInfo() buildInfo {
 	bi := buildInfo{Version: version, Revision: "unknown", BuildDate: "unknown", GoVersion: runtime.Version()}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
-		return bi
+		info = &debug.BuildInfo{}
 	}
 	if bi.Version == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
 		bi.Version = info.Main.Version
@@ -40,6 +44,12 @@ func readBuildInfo() buildInfo {
 	}
 	if dirty && bi.Revision != "unknown" {
 		bi.Revision += "-dirty"
+	}
+	if revision != "" {
+		bi.Revision = revision
+	}
+	if buildDate != "" {
+		bi.BuildDate = buildDate
 	}
 	return bi
 }
