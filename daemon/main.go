@@ -17,7 +17,6 @@ const (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-
 // usageError marks errors that exit with status 2.
 type usageError struct{ err error }
 
