@@ -5,11 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -309,4 +313,49 @@ func TestCursorOutlier(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A webhook sink with batch_max above 1 posts a JSON array even when the feed is so quiet
+// that every request carries a single event.
+func TestWebhookBodyIsArrayAtLightTraffic(t *testing.T) {
+	const events = 3
+	var (
+		mu     sync.Mutex
+		bodies []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	received := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), bodies...)
+	}
+	h := newHarness(t, false)
+	up := upstream.NewTest(t, upstream.Options{})
+	h.write(h.header(5*time.Second, "") + fmt.Sprintf(`
+[[sink]]
+name = "hook"
+kind = "webhook"
+url = %q
+batch_max = 5
+`, srv.URL) + streamDef{name: "a", url: up.URL(), sink: "hook"}.String())
+	p := h.start()
+	awaitUp(t, up, "subscribed", func() bool { return up.Subscribed() == 1 })
+	for i := range events {
+		up.Publish("tick", map[string]any{"i": i})
+		p.waitFor(fmt.Sprintf("request %d", i+1), func() bool { return len(received()) == i+1 })
+	}
+	for i, b := range received() {
+		var batch []json.RawMessage
+		if err := json.Unmarshal([]byte(b), &batch); err != nil || len(batch) != 1 {
+			t.Errorf("request %d body %.200s: want a JSON array of one event (%v)", i+1, b, err)
+		}
+	}
+	p.signal(syscall.SIGTERM)
+	p.wait(exitTimeout)
 }

@@ -19,8 +19,11 @@ import (
 // drainLimit is how much of a response body is read so the connection can be reused.
 const drainLimit = 64 << 10
 
-// webhook POSTs events: one event as its envelope object, several as a JSON array of them.
+// webhook POSTs events. With batch_max 1 every body is one envelope object; above 1 every
+// body is a JSON array of envelopes, even when only one event was waiting, so a receiver
+// sees one shape whatever the traffic.
 type webhook struct {
+	array     bool // batch_max > 1
 	url       string
 	host      string // for errors and logs: never the full URL, whose query may hold secrets
 	headers   map[string]string
@@ -43,6 +46,7 @@ func newWebhook(cfg config.SinkConfig) (*webhook, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
 	return &webhook{
+		array:     cfg.BatchMax > 1,
 		url:       cfg.URL,
 		host:      u.Host,
 		headers:   cfg.Headers,
@@ -58,7 +62,7 @@ func newWebhook(cfg config.SinkConfig) (*webhook, error) {
 // (with the Retry-After hint); any other status is permanent.
 func (w *webhook) Write(ctx context.Context, events []messages.Event) error {
 	body := events[0].Line
-	if len(events) > 1 {
+	if w.array || len(events) > 1 {
 		body = []byte{'['}
 		for i, e := range events {
 			if i > 0 {

@@ -139,3 +139,34 @@ func TestWebhookConnectionRefusedHidesURL(t *testing.T) {
 		t.Errorf("error %q shows the URL's path or query", err)
 	}
 }
+
+// The body's shape depends on batch_max alone: above 1 it is an array even for one event.
+func TestWebhookBodyShapeFollowsBatchMax(t *testing.T) {
+	for _, tt := range []struct {
+		batchMax int
+		events   []string
+		want     string
+	}{
+		{1, []string{`{"a":1}`}, `{"a":1}`},
+		{5, []string{`{"a":1}`}, `[{"a":1}]`},
+		{5, []string{`{"a":1}`, `{"b":2}`}, `[{"a":1},{"b":2}]`},
+	} {
+		var mu sync.Mutex
+		var got []string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			got = append(got, string(b))
+			mu.Unlock()
+		}))
+		s := webhookSink(t, config.SinkConfig{URL: srv.URL, BatchMax: tt.batchMax})
+		err := s.Write(context.Background(), events(tt.events...))
+		srv.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0] != tt.want {
+			t.Errorf("batch_max %d, %d events: bodies %q, want [%q]", tt.batchMax, len(tt.events), got, tt.want)
+		}
+	}
+}
