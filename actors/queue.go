@@ -149,6 +149,10 @@ func (q *Queue) Receive(ctx actor.Context) {
 		q.commit(ctx)
 		q.ack()
 		stop(&q.statsTimer)
+		if q.q != nil && q.path == "" && q.q.Len() > 0 {
+			q.log.Warn().Int("discarded", q.q.Len()).Int64("bytes", q.q.Bytes()).
+				Msg("memory queue discarded: its messages were never delivered")
+		}
 		if q.q != nil {
 			if err := q.q.Close(); err != nil {
 				q.log.Error().Err(err).Msg("close queue")

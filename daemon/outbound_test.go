@@ -213,3 +213,30 @@ func TestBlackholedMessagesArriveAfterClose(t *testing.T) {
 		t.Errorf("%d of %d messages arrived (%d twice)", next, n, dups)
 	}
 }
+
+// TestStopReportsDiscardedMemoryQueue: a stop that cannot deliver a memory queue (no link)
+// says how many messages it discards; a durable queue keeps them for the next start.
+func TestStopReportsDiscardedMemoryQueue(t *testing.T) {
+	const n = 3
+	h := newHarness(t, false)
+	up := upstream.NewTest(t, upstream.Options{})
+	up.RefuseUpgrades(http.StatusServiceUnavailable, "")
+	h.write(h.header(5*time.Second, "") + h.fileSink("out", "100ms") +
+		streamDef{name: "a", url: up.URL(), sink: "out"}.String())
+	p := h.start()
+	p.waitLog("holdfast started", 1)
+	if code, _, resp := h.post(ndjson(0, n)); code != http.StatusAccepted {
+		t.Fatalf("POST = %d %s, want 202", code, resp)
+	}
+	p.signal(syscall.SIGTERM)
+	p.wait(exitTimeout)
+	var got []map[string]any
+	for _, l := range p.logs() {
+		if strings.Contains(fmt.Sprint(l["message"]), "memory queue discarded") {
+			got = append(got, l)
+		}
+	}
+	if len(got) != 1 || got[0]["discarded"] != float64(n) || got[0]["level"] != "warn" {
+		t.Fatalf("discard log lines %v, want one warning with discarded=%d", got, n)
+	}
+}
