@@ -24,7 +24,9 @@ type RootConfig struct {
 
 // Root is the one actor per process above the streams: it starts, reloads and stops them and
 // keeps the status every stream reports. Its mailbox is unbounded: it only receives control
-// messages and reports.
+// messages and reports. It never blocks in Receive: a stream it stops drains on its own, and
+// its Terminated is handled as a message, so status and the watchdog's probe are answered
+// throughout a reload.
 type Root struct {
 	log     zerolog.Logger
 	env     actors.Env
@@ -35,14 +37,26 @@ type Root struct {
 
 	healthTimer actors.Timer
 	notReady    map[string]string // stream → what kept it from delivering, as last logged
+
+	stopping map[string]*StreamConfig // streams asked to stop; non-nil: start this config once stopped
+	reload   *pendingReload           // the reload waiting for streams to stop; nil when none
+	reloads  []*pendingReload         // reloads that arrived meanwhile, applied in order
+}
+
+// pendingReload is a Reload request and, once applied, its answer; the answer goes out when
+// every stream it stopped has terminated.
+type pendingReload struct {
+	cfg     *config.Config
+	replyTo *actor.PID // nil when nobody waits
+	out     *messages.Reloaded
 }
 
 // RootProps builds the daemon root. Streams report their state to it, so env.Status is set to
 // the root itself.
 func RootProps(env actors.Env, cfg RootConfig) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &Root{log: env.Named("root"), env: env, cfg: cfg,
-			streams: map[string]StreamConfig{}, status: map[string]*messages.StreamStatus{}, notReady: map[string]string{}}
+		return &Root{log: env.Named("root"), env: env, cfg: cfg, streams: map[string]StreamConfig{},
+			status: map[string]*messages.StreamStatus{}, notReady: map[string]string{}, stopping: map[string]*StreamConfig{}}
 	})
 }
 
@@ -72,12 +86,18 @@ func (r *Root) Receive(ctx actor.Context) {
 			r.healthTimer.Stop()
 		}
 	case *messages.StreamState:
-		r.row(msg.Stream).StreamState = *msg
-		r.checkAllFailed()
+		if r.known(msg.Stream) {
+			r.row(msg.Stream).StreamState = *msg
+			r.checkAllFailed()
+		}
 	case *messages.RouterStats:
-		r.row(msg.Stream).Router = *msg
+		if r.known(msg.Stream) {
+			r.row(msg.Stream).Router = *msg
+		}
 	case *messages.QueueStats:
-		r.row(msg.Stream).Queue = *msg
+		if r.known(msg.Stream) {
+			r.row(msg.Stream).Queue = *msg
+		}
 	case *messages.SinkStats:
 		r.sinkStats(msg)
 	case *messages.PollResult:
@@ -87,7 +107,10 @@ func (r *Root) Receive(ctx actor.Context) {
 	case *messages.GetStatus:
 		ctx.Respond(r.snapshot())
 	case *messages.Reload:
-		ctx.Respond(r.reload(ctx, msg.Config))
+		r.reloads = append(r.reloads, &pendingReload{cfg: msg.Config, replyTo: ctx.Sender()})
+		r.nextReload(ctx)
+	case *actor.Terminated:
+		r.stopped(ctx, msg.Who)
 	case actor.SystemMessage, actor.AutoReceiveMessage:
 	default:
 		r.log.Warn().Type("type", msg).Msg("unexpected message")
@@ -98,8 +121,16 @@ func (r *Root) Receive(ctx actor.Context) {
 // connection, so a crash here is a bug, logged at Error.
 func (r *Root) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
 	_ *actor.RestartStatistics, reason, _ any) {
-	r.log.Error().Str("child", child.Id).Interface("reason", reason).Msg("stream supervisor crashed; restarting")
+	r.log.Error().Str("child", child.Id).Interface("reason", crashReason(reason)).Str("stack", crashStack(reason)).
+		Msg("stream supervisor crashed; restarting")
 	sup.RestartChildren(child)
+}
+
+// known reports whether stream runs; a late report of a stream that is gone (its Terminated
+// overtakes its last messages) must not bring its row back.
+func (r *Root) known(stream string) bool {
+	_, ok := r.streams[stream]
+	return ok
 }
 
 func (r *Root) row(stream string) *messages.StreamStatus {
@@ -174,34 +205,61 @@ func (r *Root) startStream(ctx actor.Context, sc StreamConfig) {
 	}
 	run := sc // kept apart from r.streams, so a new shutdown_timeout alone restarts nothing
 	run.Drain = r.cfg.Config.Daemon.ShutdownTimeout.Duration / 2
-	if _, err := ctx.SpawnNamed(StreamProps(r.env, run), sc.Stream.Name); err != nil {
+	if _, err := ctx.SpawnNamed(actors.Supervised(StreamProps(r.env, run)), sc.Stream.Name); err != nil {
 		r.log.Error().Err(err).Str("stream", sc.Stream.Name).Msg("start stream")
 		return
 	}
 	r.streams[sc.Stream.Name] = sc
 }
 
-func (r *Root) stopStream(ctx actor.Context, name string) {
-	_ = ctx.StopFuture(StreamPID(ctx.Self(), name)).Wait() // times out on its own
+// stopStream asks a stream to stop (it drains on its own) and returns at once; then, when
+// set, starts it again with its new config once it has terminated.
+func (r *Root) stopStream(ctx actor.Context, name string, then *StreamConfig) {
+	r.stopping[name] = then
+	ctx.Stop(StreamPID(ctx.Self(), name))
+}
+
+// stopped handles a stream's Terminated: its row goes, a restart starts the new config, and
+// the pending reload is answered once no stream is left stopping.
+func (r *Root) stopped(ctx actor.Context, who *actor.PID) {
+	name := strings.TrimPrefix(who.Id, ctx.Self().Id+"/")
+	then, ok := r.stopping[name]
+	if !ok {
+		return
+	}
+	delete(r.stopping, name)
 	delete(r.streams, name)
 	delete(r.status, name)
 	if r.env.Metrics != nil {
 		r.env.Metrics.DeleteStream(name)
 	}
+	if then != nil {
+		r.startStream(ctx, *then)
+	}
+	if len(r.stopping) == 0 && r.reload != nil {
+		r.finishReload(ctx)
+	}
 }
 
-// reload starts added streams, stops removed ones, restarts changed ones, and leaves the
-// connections of unchanged streams untouched (their file sinks reopen).
-func (r *Root) reload(ctx actor.Context, cfg *config.Config) *messages.Reloaded {
+// nextReload applies the oldest waiting reload, unless one is still stopping streams. It
+// starts added streams, stops removed ones, restarts changed ones, and leaves the
+// connections of unchanged streams untouched (their file sinks reopen). The answer goes out
+// once every stopped stream has terminated.
+func (r *Root) nextReload(ctx actor.Context) {
+	if r.reload != nil || len(r.reloads) == 0 {
+		return
+	}
+	p := r.reloads[0]
+	r.reloads = r.reloads[1:]
+	r.reload, p.out = p, &messages.Reloaded{}
 	next := map[string]StreamConfig{}
-	for _, sc := range StreamConfigs(cfg, r.cfg.Stdout) {
+	for _, sc := range StreamConfigs(p.cfg, r.cfg.Stdout) {
 		next[sc.Stream.Name] = sc
 	}
-	out := &messages.Reloaded{}
 	for name := range r.streams {
 		if _, ok := next[name]; !ok {
-			r.stopStream(ctx, name)
-			out.Removed = append(out.Removed, name)
+			r.stopStream(ctx, name, nil)
+			p.out.Removed = append(p.out.Removed, name)
 		}
 	}
 	for name, sc := range next {
@@ -209,23 +267,34 @@ func (r *Root) reload(ctx actor.Context, cfg *config.Config) *messages.Reloaded 
 		switch {
 		case !ok:
 			r.startStream(ctx, sc)
-			out.Added = append(out.Added, name)
+			p.out.Added = append(p.out.Added, name)
 		case !reflect.DeepEqual(old, sc):
-			r.stopStream(ctx, name)
-			r.startStream(ctx, sc)
-			out.Restarted = append(out.Restarted, name)
+			r.stopStream(ctx, name, &sc)
+			p.out.Restarted = append(p.out.Restarted, name)
 		default:
 			ctx.Send(StreamPID(ctx.Self(), name), &messages.Reopen{})
-			out.Unchanged = append(out.Unchanged, name)
+			p.out.Unchanged = append(p.out.Unchanged, name)
 		}
 	}
-	r.cfg.Config, r.failed = cfg, false
+	r.cfg.Config, r.failed = p.cfg, false
+	if len(r.stopping) == 0 {
+		r.finishReload(ctx)
+	}
+}
+
+// finishReload answers the pending reload and goes on with the next one.
+func (r *Root) finishReload(ctx actor.Context) {
+	p, out := r.reload, r.reload.out
+	r.reload = nil
 	for _, l := range [][]string{out.Added, out.Removed, out.Restarted, out.Unchanged} {
 		slices.Sort(l)
 	}
 	r.log.Info().Strs("added", out.Added).Strs("removed", out.Removed).Strs("restarted", out.Restarted).
 		Strs("unchanged", out.Unchanged).Msg("config reloaded")
-	return out
+	if p.replyTo != nil {
+		ctx.Send(p.replyTo, out)
+	}
+	r.nextReload(ctx)
 }
 
 // StreamConfigs cuts the config into one StreamConfig per stream, each holding only the

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime/debug"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -42,13 +41,15 @@ type Stream struct {
 	self   *actor.PID
 	root   *actor.RootContext
 
-	state     messages.StreamState
-	gen       uint64       // generation of the ready socket
-	failedGen uint64       // newest generation that failed: its Connected may still be queued
-	pending   actors.Timer // restart or probe timer
-	promote   actors.Timer // dwell timer while a probe proves itself
-	polling   bool
-	modeSince time.Time
+	state          messages.StreamState
+	gen            uint64       // generation of the ready socket
+	failedGen      uint64       // newest generation that failed: its Connected may still be queued
+	pending        actors.Timer // restart or probe timer
+	promote        actors.Timer // dwell timer while a probe proves itself
+	polling        bool
+	pollerStopping bool // the poller was asked to stop and has not terminated yet
+	pollerWanted   bool // reconnects ran out again while it was stopping: start it once it has
+	modeSince      time.Time
 }
 
 type (
@@ -83,6 +84,10 @@ func (s *Stream) Receive(ctx actor.Context) {
 	case *messages.Reopen:
 		for _, pid := range s.peers.Sinks {
 			ctx.Send(pid, msg)
+		}
+	case *actor.Terminated:
+		if msg.Who.Equal(s.peers.Poller) {
+			s.pollerStopped(ctx)
 		}
 	case *actor.Stopping:
 		s.stopChildren(ctx)
@@ -144,7 +149,7 @@ func (s *Stream) childPIDs() actors.Peers {
 }
 
 func (s *Stream) spawn(ctx actor.Context, name string, props *actor.Props) {
-	if _, err := ctx.SpawnNamed(props, name); err != nil {
+	if _, err := ctx.SpawnNamed(actors.Supervised(props), name); err != nil {
 		s.log.Error().Err(err).Str("child", name).Msg("spawn")
 	}
 }
@@ -153,8 +158,8 @@ func (s *Stream) spawn(ctx actor.Context, name string, props *actor.Props) {
 func (s *Stream) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
 	_ *actor.RestartStatistics, reason, _ any) {
 	if !child.Equal(s.peers.Connection) {
-		// A bug in another child: log with the stack and restart it at once.
-		s.log.Error().Str("child", child.Id).Interface("reason", reason).Str("stack", string(debug.Stack())).Msg("child crashed")
+		// A bug in another child: log it with the crash site's stack and restart it at once.
+		logCrash(s.log, child, reason)
 		sup.RestartChildren(child)
 		return
 	}
@@ -213,7 +218,11 @@ func (s *Stream) gaveUp(ctx actor.Context, f *messages.Failure) {
 	}
 	s.log.Warn().Int("attempts", rc.MaxAttempts).Err(f.Err).Dur("probe_every", s.policy.probeEvery).Msg("gave up reconnecting; polling")
 	s.polling = true
-	s.spawn(ctx, actors.NamePoller, actors.PollerProps(s.env, s.cfg.Stream, s.peers))
+	if s.pollerStopping {
+		s.pollerWanted = true // its name is free once the last one has terminated
+	} else {
+		s.spawn(ctx, actors.NamePoller, actors.PollerProps(s.env, s.cfg.Stream, s.peers))
+	}
 	s.switchMode(ctx, messages.ViaWebSocket, messages.ViaPoll)
 	s.setState(messages.StatePolling, f.Err.Error(), 0)
 }
@@ -239,10 +248,21 @@ func (s *Stream) connected(ctx actor.Context, msg *messages.Connected) {
 func (s *Stream) backOnSocket(ctx actor.Context) {
 	s.polling = false
 	s.policy.reset()
-	_ = ctx.StopFuture(s.peers.Poller).Wait() // its name must be free if reconnects run out again
+	ctx.Stop(s.peers.Poller) // no waiting in Receive: its Terminated comes as a message
+	s.pollerStopping = true
 	s.switchMode(ctx, messages.ViaPoll, messages.ViaWebSocket)
 	s.log.Info().Msg("back on websocket")
 	s.setState(messages.StateConnected, "", 0)
+}
+
+// pollerStopped handles the poller's Terminated: if reconnects ran out again meanwhile, the
+// poller starts now that its name is free.
+func (s *Stream) pollerStopped(ctx actor.Context) {
+	s.pollerStopping = false
+	if s.pollerWanted && s.polling {
+		s.spawn(ctx, actors.NamePoller, actors.PollerProps(s.env, s.cfg.Stream, s.peers))
+	}
+	s.pollerWanted = false
 }
 
 // switchMode logs and counts a transport switch and tells the queue where to flush.
@@ -327,8 +347,31 @@ func asFailure(reason any, log zerolog.Logger) *messages.Failure {
 	if err, ok := reason.(error); ok && errors.As(err, &f) {
 		return f
 	}
-	log.Error().Interface("reason", reason).Str("stack", string(debug.Stack())).Msg("connection crashed")
-	return &messages.Failure{Kind: messages.Transient, Err: fmt.Errorf("panic: %v", reason)}
+	log.Error().Interface("reason", crashReason(reason)).Str("stack", crashStack(reason)).Msg("connection crashed")
+	return &messages.Failure{Kind: messages.Transient, Err: fmt.Errorf("panic: %v", crashReason(reason))}
+}
+
+// logCrash logs a child's crash at Error with the stack of the crash site (see
+// actors.CrashSite).
+func logCrash(log zerolog.Logger, child *actor.PID, reason any) {
+	log.Error().Str("child", child.Id).Interface("reason", crashReason(reason)).Str("stack", crashStack(reason)).Msg("child crashed")
+}
+
+// crashReason is the panic value of a crash; other reasons are returned as they are.
+func crashReason(reason any) any {
+	if c, ok := reason.(*messages.Crash); ok {
+		return c.Reason
+	}
+	return reason
+}
+
+// crashStack is the crash site's stack, or "" when the reason did not come through
+// actors.CrashSite.
+func crashStack(reason any) string {
+	if c, ok := reason.(*messages.Crash); ok {
+		return c.Stack
+	}
+	return ""
 }
 
 func stopTimer(t *actors.Timer) {
