@@ -170,8 +170,8 @@ func (r *Router) countEvent(typ string) {
 		if r.counters == nil {
 			r.counters = map[string]prometheus.Counter{}
 		}
-		if len(r.counters) < maxCachedTypes {
-			r.counters[typ] = c
+		if len(r.counters) < maxCachedTypes && len(typ) <= metrics.MaxTypeLabel {
+			r.counters[typ] = c // a longer type would pin its whole string here
 		}
 	}
 	c.Inc()

@@ -34,8 +34,13 @@ func ParseFrame(data []byte, cursorField string) Frame {
 	return ParseFrameTypes(data, cursorField, nil)
 }
 
-// maxTypes bounds a Types table: a feed inventing type names gets fresh strings instead.
-const maxTypes = 256
+// A Types table holds at most maxTypes names of at most maxTypeLen bytes each: a feed
+// inventing type names, or sending huge ones, gets fresh strings instead, so the table stays
+// under maxTypes*maxTypeLen bytes.
+const (
+	maxTypes   = 256
+	maxTypeLen = 128
+)
 
 // Types interns event type names for one reader, so the same few strings are not allocated
 // for every frame. The zero value is ready; it is not safe for concurrent use.
@@ -43,7 +48,7 @@ type Types struct{ names map[string]string }
 
 func (t *Types) name(tok []byte) string {
 	inner := tok[1 : len(tok)-1]
-	if t == nil || bytes.IndexByte(inner, '\\') >= 0 {
+	if t == nil || len(inner) > maxTypeLen || bytes.IndexByte(inner, '\\') >= 0 {
 		return unquote(tok)
 	}
 	if s, ok := t.names[string(inner)]; ok { // the conversion in a lookup does not allocate

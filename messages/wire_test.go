@@ -452,4 +452,19 @@ func TestParseFrameTypesInterns(t *testing.T) {
 	if len(types.names) > maxTypes {
 		t.Errorf("table holds %d names, want at most %d", len(types.names), maxTypes)
 	}
+	var big Types // huge names are parsed but never kept
+	long := strings.Repeat("x", 1<<20)
+	for i := range 3 {
+		name := strconv.Itoa(i) + long
+		if got := ParseFrameTypes([]byte(`{"type":"`+name+`"}`), "", &big); got.Type != name {
+			t.Fatalf("a %d-byte type parsed as %d bytes", len(name), len(got.Type))
+		}
+	}
+	held := 0
+	for k := range big.names {
+		held += len(k)
+	}
+	if held > maxTypeLen*maxTypes {
+		t.Errorf("the table holds %d bytes of names after three 1 MiB types, want at most %d", held, maxTypeLen*maxTypes)
+	}
 }

@@ -2,6 +2,8 @@
 package metrics
 
 import (
+	"fmt"
+	"hash/fnv"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,6 +23,31 @@ const MaxTypesPerStream = 100
 
 // OtherType is the type label for event types beyond MaxTypesPerStream.
 const OtherType = "_other"
+
+// MaxTypeLabel is the longest type label in bytes. A longer type is cut to its first
+// typeLabelKeep bytes (at a character boundary) plus "~" and 8 hex digits of a hash of the
+// whole type, so long types stay apart without a label, or a series, growing with them.
+const MaxTypeLabel = 64
+
+const typeLabelKeep = MaxTypeLabel - 9
+
+// TypeLabel is the label value a type is counted under: itself when short and valid UTF-8,
+// else a cut with a hash (see MaxTypeLabel). Label values must be UTF-8 or the vector panics.
+func TypeLabel(typ string) string {
+	if len(typ) <= MaxTypeLabel {
+		if !utf8.ValidString(typ) {
+			return strings.ToValidUTF8(typ, "\uFFFD")
+		}
+		return typ
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(typ))
+	keep := typeLabelKeep
+	for keep > 0 && !utf8.RuneStart(typ[keep]) {
+		keep-- // never cut a character in two
+	}
+	return fmt.Sprintf("%s~%08x", strings.ToValidUTF8(typ[:keep], "?"), h.Sum32())
+}
 
 // Disconnect reasons: the only values of the reason label of disconnects_total.
 const (
@@ -191,9 +218,7 @@ func (m *Metrics) Handler() http.Handler { return m.handler }
 // EventCounter returns the counter EventIn would increment for typ, for callers that cache
 // it per type (the router does: a label lookup per event is the costliest part of counting).
 func (m *Metrics) EventCounter(stream, typ string) prometheus.Counter {
-	if !utf8.ValidString(typ) {
-		typ = strings.ToValidUTF8(typ, "\uFFFD") // label values must be UTF-8, or the vector panics
-	}
+	typ = TypeLabel(typ)
 	m.mu.Lock()
 	seen := m.types[stream]
 	if seen == nil {

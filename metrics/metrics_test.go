@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -280,4 +282,44 @@ func TestEventCounterSurvivesInvalidUTF8(t *testing.T) {
 		return
 	}
 	t.Fatal("no holdfast_events_in_total series")
+}
+
+func TestTypeLabelIsBounded(t *testing.T) {
+	long := strings.Repeat("é", 1<<19) // 1 MiB of two-byte characters
+	for _, tt := range []struct {
+		name, typ string
+		same      bool // the label is the type itself
+	}{
+		{"short", "processing_progress", true},
+		{"at the limit", strings.Repeat("a", MaxTypeLabel), true},
+		{"just over", strings.Repeat("a", MaxTypeLabel+1), false},
+		{"1 MiB", long, false},
+		{"1 MiB, another", long + "x", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := TypeLabel(tt.typ)
+			if len(got) > MaxTypeLabel || !utf8.ValidString(got) {
+				t.Errorf("TypeLabel(%d bytes) = %q (%d bytes), want valid UTF-8 of at most %d", len(tt.typ), got, len(got), MaxTypeLabel)
+			}
+			if (got == tt.typ) != tt.same {
+				t.Errorf("TypeLabel(%.20q…) = %q; the type itself: %v, want %v", tt.typ, got, got == tt.typ, tt.same)
+			}
+		})
+	}
+	if TypeLabel(long) == TypeLabel(long+"x") {
+		t.Errorf("two long types that differ only at the end share the label %q", TypeLabel(long))
+	}
+}
+
+// 400 events with distinct 1 MiB types make at most MaxTypesPerStream short series.
+func TestHugeTypesKeepMetricsSmall(t *testing.T) {
+	m := New()
+	for i := range 400 {
+		m.EventIn("a", strconv.Itoa(i)+strings.Repeat("t", 1<<20))
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if n := rec.Body.Len(); n > 256<<10 {
+		t.Errorf("/metrics is %d bytes after 400 huge types, want under 256 KiB", n)
+	}
 }
