@@ -273,7 +273,7 @@ func (p *Poller) reportResult(ctx actor.Context, err error) {
 	}
 	res := &messages.PollResult{Stream: p.cfg.Name, At: p.env.Clock.Now()}
 	if err != nil {
-		res.Err = err.Error()
+		res.Err = messages.Printable(err.Error())
 	}
 	ctx.Send(p.env.Status, res)
 }

@@ -85,7 +85,7 @@ func (s *Sink) Receive(ctx actor.Context) {
 		ev.Line = deadLetterLine(msg)
 		s.accept(item{ev: ev})
 	case *messages.Reopen:
-		if s.d != nil {
+		if s.d != nil && s.cfg.Kind == sinks.KindFile { // only files have something to reopen
 			select {
 			case s.d.reopen <- struct{}{}:
 			default: // one is already pending

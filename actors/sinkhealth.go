@@ -126,7 +126,7 @@ func (h *sinkHealth) failed(err error, retried bool) {
 	if started {
 		h.st.FailingSince = now
 	}
-	h.st.LastError, h.st.LastErrorAt = err.Error(), now
+	h.st.LastError, h.st.LastErrorAt = messages.Printable(err.Error()), now // a receiver's answer is not ours
 	if retried {
 		h.st.Retries++
 	}

@@ -29,15 +29,19 @@ func (c *Config) Sink(name string) (SinkConfig, bool) {
 	return SinkConfig{}, false
 }
 
-// Redacted is the effective configuration as TOML, for `daemon check`: defaults
-// filled in, header and subscribe values whose names look secret, URL query
-// strings, fragments and passwords replaced by "[redacted]". c is not modified.
+// Redacted is the effective configuration as TOML, for `daemon check`: defaults filled in,
+// and secrets replaced by "[redacted]" by where they come from, not only by name: every
+// header value but a few standard ones (Accept, User-Agent…), every value of a subscribe
+// message, auth payload or variables except structural keys (type, channel, topic…) whose
+// names do not look secret, every exec env value, URL query strings, fragments and
+// passwords. c is not modified.
 func (c *Config) Redacted() string {
 	out := *c
 	out.Sinks = make([]SinkConfig, len(c.Sinks))
 	for i, s := range c.Sinks {
 		s.Headers = redactMap(s.Headers)
 		s.URL = redactURL(s.URL)
+		s.Env = redactAll(s.Env)
 		out.Sinks[i] = s
 	}
 	out.Streams = make([]StreamConfig, len(c.Streams))
@@ -87,20 +91,44 @@ func secretName(name string) bool {
 	return false
 }
 
+// plainHeaders are the header names whose values are shown; every other value is hidden,
+// since a custom header (X-Signed, X-Customer) may carry a credential under any name.
+var plainHeaders = map[string]bool{"accept": true, "accept-encoding": true, "accept-language": true,
+	"cache-control": true, "content-type": true, "origin": true, "user-agent": true}
+
 func redactMap(m map[string]string) map[string]string {
 	if m == nil {
 		return nil
 	}
 	out := maps.Clone(m)
 	for k := range out {
-		if secretName(k) {
+		if !plainHeaders[strings.ToLower(k)] {
 			out[k] = redacted
 		}
 	}
 	return out
 }
 
-// redactAny deep-copies decoded TOML, hiding values under secret-looking keys.
+// redactAll hides every value of m.
+func redactAll(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := maps.Clone(m)
+	for k := range out {
+		out[k] = redacted
+	}
+	return out
+}
+
+// plainFields are the keys of messages sent upstream whose values are shown: they say what
+// is subscribed to. Every other value (pass, creds, signature…) is hidden.
+var plainFields = map[string]bool{"type": true, "channel": true, "channels": true, "topic": true, "topics": true,
+	"event": true, "events": true, "op": true, "action": true, "method": true, "jsonrpc": true, "id": true,
+	"stream": true, "streams": true, "subscribe": true, "unsubscribe": true, "name": true}
+
+// redactAny deep-copies decoded TOML, hiding every value except those under plainFields
+// keys that do not look secret.
 func redactAny(v any) any {
 	switch v := v.(type) {
 	case map[string]any:
@@ -109,8 +137,8 @@ func redactAny(v any) any {
 		}
 		out := make(map[string]any, len(v))
 		for k, x := range v {
-			if secretName(k) {
-				out[k] = redacted
+			if secretName(k) || !plainFields[strings.ToLower(k)] {
+				out[k] = redactLeaves(x)
 			} else {
 				out[k] = redactAny(x)
 			}
@@ -149,4 +177,30 @@ func redactURL(raw string) string {
 		return u.Redacted() + "#" + redacted
 	}
 	return u.Redacted()
+}
+
+// redactLeaves keeps the shape of v (so the output still parses as the same config) and
+// hides every scalar in it.
+func redactLeaves(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[k] = redactLeaves(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = redactLeaves(x)
+		}
+		return out
+	case []map[string]any:
+		out := make([]map[string]any, len(v))
+		for i, x := range v {
+			out[i] = redactLeaves(x).(map[string]any)
+		}
+		return out
+	}
+	return redacted
 }

@@ -103,10 +103,10 @@ func TestReadTokenRereadsTheFile(t *testing.T) {
 }
 
 func TestRedacted(t *testing.T) {
-	src := strings.Replace(baseTOML, "[[stream.route]]", `headers = { Authorization = "Bearer s3cret-a", Cookie = "s3cret-b", "X-Api-Key" = "s3cret-c", "X-Session-Token" = "s3cret-d", "User-Agent" = "holdfast" }
+	src := strings.Replace(baseTOML, "[[stream.route]]", `headers = { Authorization = "Bearer s3cret-a", Cookie = "s3cret-b", "X-Api-Key" = "s3cret-c", "X-Session-Token" = "s3cret-d", "User-Agent" = "holdfast", "X-Signed" = "s3cret-p" }
 [[stream.route]]`, 1) + `
 [[stream.subscribe]]
-message = { type = "subscribe", channel = "p", auth = { token = "s3cret-e" }, list = [{ secret = "s3cret-f" }] }
+message = { type = "subscribe", channel = "p", auth = { token = "s3cret-e" }, list = [{ secret = "s3cret-f" }], pass = "s3cret-n", creds = { user = "s3cret-o" } }
 [stream.fallback]
 poll_url = "https://user:s3cret-g@h/poll?key=s3cret-h#s3cret-i"
 headers = { "X-Auth" = "s3cret-j" }
@@ -116,6 +116,13 @@ name = "hook"
 kind = "webhook"
 url = "https://h/hook?sig=s3cret-k"
 headers = { "X-Secret" = "s3cret-l", Accept = "application/json" }
+
+[[sink]]
+name = "run"
+kind = "exec"
+command = ["/bin/true"]
+env = { API_KEY = "s3cret-q" }
+pass_env = ["LANG"]
 `
 	src = strings.Replace(src, `url = "ws://127.0.0.1:8080/ws"`, `url = "ws://127.0.0.1:8080/ws?token=s3cret-m"`, 1)
 	c, err := Parse([]byte(src), "t.toml")

@@ -72,6 +72,11 @@ type SinkConfig struct {
 	Mode        string   `toml:"mode"`        // per_event|pipe. Default: per_event.
 	Timeout     Duration `toml:"timeout"`     // per_event run / webhook request. Default: 30s exec, 10s webhook (set by Kind when absent).
 	Concurrency int      `toml:"concurrency"` // Default: 1 (keeps order).
+	// Env and PassEnv are the child's environment besides PATH and HOLDFAST_STREAM, _TYPE and
+	// _OFFSET: Env's values as written, PassEnv's names copied from the daemon's environment.
+	// Nothing else of the daemon's environment (its tokens) reaches the child.
+	Env     map[string]string `toml:"env"`
+	PassEnv []string          `toml:"pass_env"`
 
 	// webhook
 	URL       string            `toml:"url"`

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"holdfast/config"
+	"holdfast/messages"
 )
 
 // Client limits. The client does one request per CLI run, so it keeps no idle connections.
@@ -233,5 +234,5 @@ func dash(s string) string {
 
 // oneLine keeps a table row on one line whatever an error message contains.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+	return messages.Printable(strings.Join(strings.Fields(s), " "))
 }

@@ -568,3 +568,44 @@ func (s *syncWriter) String() string {
 	defer s.mu.Unlock()
 	return s.buf.String()
 }
+
+func TestUnauthorizedRequestsLogRateLimited(t *testing.T) {
+	var logs lockedLog
+	s, c := start(t, config.ControlConfig{}, "right", newFake(), nil, &logs)
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	s.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	for range 50 {
+		if code, _ := call(t, c, http.MethodGet, "/v1/streams", map[string]string{"Authorization": "Bearer wrong"}, ""); code != 401 {
+			t.Fatalf("bad token = %d, want 401", code)
+		}
+	}
+	if n := strings.Count(logs.String(), "control request unauthorized"); n != 1 {
+		t.Fatalf("50 refused requests wrote %d log lines, want 1:\n%s", n, logs.String())
+	}
+	mu.Lock()
+	now = now.Add(unauthLogEvery)
+	mu.Unlock()
+	call(t, c, http.MethodGet, "/v1/streams", nil, "")
+	if n := strings.Count(logs.String(), "control request unauthorized"); n != 2 || !strings.Contains(logs.String(), `"refused_since_last_line":49`) {
+		t.Errorf("after %v: %d lines, want 2, the second counting the 49 left out:\n%s", unauthLogEvery, n, logs.String())
+	}
+}
+
+// lockedLog collects log lines written from the server's goroutines.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

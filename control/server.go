@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -68,6 +69,11 @@ type Server struct {
 	srv     *http.Server
 
 	draining atomic.Bool
+	now      func() time.Time // the clock of the 401 log limit
+
+	unauthMu         sync.Mutex
+	unauthLogged     time.Time // when the last 401 was logged
+	unauthSuppressed int       // 401s not logged since
 	ln       net.Listener
 	addr     string
 	sockPath string      // "" for TCP
@@ -77,7 +83,7 @@ type Server struct {
 // New builds a server for cfg. An empty token turns authentication off; m may be nil, which
 // leaves /metrics out. cfg.MaxBody <= 0 means config.DefaultControlMaxBody.
 func New(cfg config.ControlConfig, token config.Secret, b Backend, m *metrics.Metrics, log zerolog.Logger) *Server {
-	s := &Server{cfg: cfg, token: token, b: b, log: log, maxBody: int64(cfg.MaxBody)}
+	s := &Server{cfg: cfg, token: token, b: b, log: log, maxBody: int64(cfg.MaxBody), now: time.Now}
 	if s.maxBody <= 0 {
 		s.maxBody = int64(config.DefaultControlMaxBody)
 	}
@@ -233,7 +239,7 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		}
 		sum := sha256.Sum256([]byte(got))
 		if got == "" || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-			s.log.Warn().Str("method", r.Method).Str("path", r.URL.Path).Str("remote", r.RemoteAddr).Msg("control request unauthorized")
+			s.logUnauthorized(r)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="holdfast"`)
 			s.writeError(w, http.StatusUnauthorized, "unauthorized")
 			return
@@ -467,4 +473,23 @@ func (s *Server) writeText(w http.ResponseWriter, code int, msg string) {
 	if _, err := io.WriteString(w, msg+"\n"); err != nil {
 		s.log.Debug().Err(err).Msg("write response")
 	}
+}
+
+// unauthLogEvery is the most often a refused control request is logged; the line says how
+// many were refused in between, so a client hammering the API cannot flood the journal.
+const unauthLogEvery = 10 * time.Second
+
+func (s *Server) logUnauthorized(r *http.Request) {
+	now := s.now()
+	s.unauthMu.Lock()
+	if !s.unauthLogged.IsZero() && now.Sub(s.unauthLogged) < unauthLogEvery {
+		s.unauthSuppressed++
+		s.unauthMu.Unlock()
+		return
+	}
+	suppressed := s.unauthSuppressed
+	s.unauthLogged, s.unauthSuppressed = now, 0
+	s.unauthMu.Unlock()
+	s.log.Warn().Str("method", r.Method).Str("path", r.URL.Path).Str("remote", r.RemoteAddr).
+		Int("refused_since_last_line", suppressed).Msg("control request unauthorized")
 }

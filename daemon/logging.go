@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
+
+	"holdfast/messages"
 )
 
 // levelWriter filters by a level that reload can change without touching any logger.
@@ -44,7 +47,11 @@ func newLogger(stderr io.Writer, format, level string) (zerolog.Logger, *levelWr
 		}
 	}
 	if console {
-		w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: "15:04:05.000"}
+		w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: "15:04:05.000",
+			// Values may hold text an upstream controls (close reasons): no escape sequences
+			// reach the terminal. JSON lines escape control characters already.
+			FormatFieldValue:    func(v any) string { return messages.Printable(fmt.Sprint(v)) },
+			FormatErrFieldValue: func(v any) string { return messages.Printable(fmt.Sprint(v)) }}
 	}
 	lw := &levelWriter{w: w}
 	lw.set(level)
@@ -54,4 +61,15 @@ func newLogger(stderr io.Writer, format, level string) (zerolog.Logger, *levelWr
 // slogBridge routes protoactor's slog output into zerolog at Warn and above.
 func slogBridge(log zerolog.Logger) *slog.Logger {
 	return slog.New(zerolog.NewSlogHandler(log.With().Str("actor", "protoactor").Logger().Level(zerolog.WarnLevel)))
+}
+
+// logTimeFormat is RFC 3339 with milliseconds, always three digits, so lines sort as text.
+const logTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// setLogFormats makes every logger write times with milliseconds and durations with their
+// unit ("162.2ms", "30s"), not as a bare number of milliseconds. zerolog keeps these in
+// package variables; main sets them once, before any logger writes.
+func setLogFormats() {
+	zerolog.TimeFieldFormat = logTimeFormat
+	zerolog.DurationFieldFormat = zerolog.DurationFormatString
 }

@@ -15,7 +15,10 @@ const (
 	exitUsage   = 2 // bad config or usage: restarting will not help
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	setLogFormats()
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
 // usageError marks errors that exit with status 2.
 type usageError struct{ err error }

@@ -108,7 +108,6 @@ func serve(ctx context.Context, stop func(), o daemonOpts) error {
 				log.Error().Err(err).Msg("control api stopped")
 			}
 		}()
-		log.Info().Str("listen", ctl.Addr()).Msg("control api listening")
 	}
 	// SIGHUP is caught before READY=1: systemd may reload right after it, and an
 	// uncaught SIGHUP would kill the process.

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -88,17 +90,42 @@ func withStderr(err error, t *tail) error {
 	return err
 }
 
-// perEvent runs the command once per event: the envelope (and a newline) on stdin,
-// HOLDFAST_STREAM, HOLDFAST_TYPE and HOLDFAST_OFFSET added to the daemon's environment.
+// defaultPath is the child's PATH when the daemon has none.
+const defaultPath = "/usr/local/bin:/usr/bin:/bin"
+
+// ChildEnv is the environment of an exec sink's processes: PATH, the variables pass names
+// with their values in the daemon's environment (unset ones are left out), then env. Nothing
+// else of the daemon's environment reaches the child, so its tokens never do.
+func ChildEnv(env map[string]string, pass []string) []string {
+	path := os.Getenv("PATH")
+	if path == "" {
+		path = defaultPath
+	}
+	out := []string{"PATH=" + path}
+	for _, name := range pass {
+		if v, ok := os.LookupEnv(name); ok {
+			out = append(out, name+"="+v)
+		}
+	}
+	names := slices.Sorted(maps.Keys(env))
+	for _, name := range names {
+		out = append(out, name+"="+env[name])
+	}
+	return out
+}
+
+// perEvent runs the command once per event: the envelope (and a newline) on stdin, in the
+// environment ChildEnv builds plus HOLDFAST_STREAM, HOLDFAST_TYPE and HOLDFAST_OFFSET.
 // Exit 0 is success. Its stdout is discarded.
 type perEvent struct {
 	argv    []string
-	name    string // argv[0]'s base name, for errors: arguments may hold secrets
+	env     []string // ChildEnv
+	name    string   // argv[0]'s base name, for errors: arguments may hold secrets
 	timeout time.Duration
 }
 
-func newPerEvent(argv []string, timeout time.Duration) *perEvent {
-	return &perEvent{argv: argv, name: filepath.Base(argv[0]), timeout: timeout}
+func newPerEvent(argv, env []string, timeout time.Duration) *perEvent {
+	return &perEvent{argv: argv, env: env, name: filepath.Base(argv[0]), timeout: timeout}
 }
 
 // Write runs the events one after another and stops at the first failure.
@@ -115,7 +142,7 @@ func (p *perEvent) run(ctx context.Context, e messages.Event) error {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	cmd := command(p.argv)
-	cmd.Env = append(os.Environ(), "HOLDFAST_STREAM="+e.Stream, "HOLDFAST_TYPE="+e.Type,
+	cmd.Env = append(slices.Clip(p.env), "HOLDFAST_STREAM="+e.Stream, "HOLDFAST_TYPE="+e.Type,
 		"HOLDFAST_OFFSET="+strconv.FormatUint(e.Offset, 10))
 	cmd.Stdin = bytes.NewReader(append(e.Line[:len(e.Line):len(e.Line)], '\n'))
 	stderr := &tail{}
@@ -150,6 +177,7 @@ func (p *perEvent) Close() error  { return nil }
 // that guarantees.
 type pipe struct {
 	argv    []string
+	env     []string // ChildEnv
 	name    string
 	timeout time.Duration // bound on one Write; a process that stops reading is killed
 	grace   time.Duration // Close's wait for the process to exit: pipeCloseGrace
@@ -163,8 +191,8 @@ type pipe struct {
 	err    error         // cmd.Wait's result, valid after exited
 }
 
-func newPipe(argv []string, timeout time.Duration, log zerolog.Logger) *pipe {
-	return &pipe{argv: argv, name: filepath.Base(argv[0]), timeout: timeout, grace: pipeCloseGrace, log: log}
+func newPipe(argv, env []string, timeout time.Duration, log zerolog.Logger) *pipe {
+	return &pipe{argv: argv, env: env, name: filepath.Base(argv[0]), timeout: timeout, grace: pipeCloseGrace, log: log}
 }
 
 // Write writes the events as lines in one write. If the process exited since the last
@@ -219,6 +247,7 @@ func (p *pipe) startLocked() error {
 		return fmt.Errorf("exec %s: pipe: %w", p.name, err)
 	}
 	cmd := command(p.argv)
+	cmd.Env = p.env
 	cmd.Stdin = r
 	p.stderr = &tail{}
 	cmd.Stderr = p.stderr

@@ -102,9 +102,9 @@ func New(cfg config.SinkConfig, stdout io.Writer, log zerolog.Logger) (Sink, err
 		}
 		switch cfg.Mode {
 		case "", ModePerEvent:
-			return newPerEvent(cfg.Command, timeoutOr(cfg.Timeout, config.DefaultExecTimeout)), nil
+			return newPerEvent(cfg.Command, ChildEnv(cfg.Env, cfg.PassEnv), timeoutOr(cfg.Timeout, config.DefaultExecTimeout)), nil
 		case ModePipe:
-			return newPipe(cfg.Command, timeoutOr(cfg.Timeout, config.DefaultExecTimeout), log), nil
+			return newPipe(cfg.Command, ChildEnv(cfg.Env, cfg.PassEnv), timeoutOr(cfg.Timeout, config.DefaultExecTimeout), log), nil
 		}
 		return nil, fmt.Errorf("sink %s: exec mode %q: want per_event or pipe", cfg.Name, cfg.Mode)
 	case KindWebhook:

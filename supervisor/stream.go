@@ -296,7 +296,7 @@ func (s *Stream) setState(state, lastErr string, retryIn time.Duration) {
 	st.Stream, st.State, st.Via, st.Attempt, st.MaxAttempts = s.cfg.Stream.Name, state, via, s.policy.attempts, s.cfg.Stream.Reconnect.MaxAttempts
 	st.RetryIn = retryIn
 	if lastErr != "" {
-		st.LastError, st.LastErrorAt = lastErr, now
+		st.LastError, st.LastErrorAt = messages.Printable(lastErr), now // the upstream controls close reasons
 	}
 	s.state = st
 	if m := s.env.Metrics; m != nil {
