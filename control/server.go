@@ -74,10 +74,10 @@ type Server struct {
 	unauthMu         sync.Mutex
 	unauthLogged     time.Time // when the last 401 was logged
 	unauthSuppressed int       // 401s not logged since
-	ln       net.Listener
-	addr     string
-	sockPath string      // "" for TCP
-	sockInfo os.FileInfo // the socket file we created, so Shutdown removes only ours
+	ln               net.Listener
+	addr             string
+	sockPath         string      // "" for TCP
+	sockInfo         os.FileInfo // the socket file we created, so Shutdown removes only ours
 }
 
 // New builds a server for cfg. An empty token turns authentication off; m may be nil, which
