@@ -92,6 +92,7 @@ unhealthy_after = "1s"
 `, hook.URL+"/in") + streamDef{name: "a", url: up.URL(), sink: "hook"}.String())
 	p := h.start()
 	awaitUp(t, up, "subscribed", func() bool { return up.Subscribed() == 1 })
+	p.waitLog("holdfast started", 1) // the control API listens
 	h.waitReady(p, http.StatusOK) // connected, and nothing has failed yet
 
 	up.Publish("order", map[string]any{"n": 1})
@@ -179,6 +180,7 @@ unhealthy_after = "1s"
 		`sinks = ["out"]`, `sinks = ["out", "ro"]`, 1))
 	p := h.start()
 	awaitUp(t, up, "subscribed", func() bool { return up.Subscribed() == 1 })
+	p.waitLog("holdfast started", 1) // the control API listens
 	if err := os.Remove(missing); err != nil {
 		t.Fatal(err)
 	}
@@ -247,6 +249,7 @@ jitter = "none"
 retry_websocket_every = "1h"
 `, feed.URL+"/poll")}.String())
 	p := h.start()
+	p.waitLog("holdfast started", 1)
 	h.waitState(p, "a", "polling")
 	var r control.ReadyResponse
 	p.waitFor("readyz naming the failing poll", func() bool {

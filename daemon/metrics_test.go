@@ -99,6 +99,7 @@ func TestMetricsSeriesExistFromStartAndFollowReload(t *testing.T) {
 	h.write(base + a + b)
 	p := h.start()
 	awaitUp(t, up, "both subscribed", func() bool { return up.Subscribed() == 2 })
+	p.waitLog("holdfast started", 1) // the control API listens
 
 	// Before any event: every per-stream and per-sink series is there, at zero.
 	m := h.scrape()

@@ -183,6 +183,7 @@ func TestBlackholedMessagesArriveAfterClose(t *testing.T) {
 		streamDef{name: "a", url: up.URL(), sink: "out"}.String())
 	p := h.start()
 	awaitUp(t, up, "a subscribed connection", func() bool { return up.Subscribed() == 1 })
+	p.waitLog("holdfast started", 1) // the control API listens: streams may subscribe first
 
 	code, _, resp := h.post("{\"type\":\"command\",\"n\":-1}\n{\"type\":\"command\",\"s\":\"\xff\xfe\"}\n")
 	if code != http.StatusBadRequest || !strings.Contains(resp, "line 2: invalid UTF-8") {
