@@ -7,6 +7,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 const (
@@ -29,7 +31,7 @@ func OpenBolt(path string) (*BoltStore, error) {
 	opts := *bolt.DefaultOptions
 	opts.Timeout = boltOpenTimeout
 	db, err := bolt.Open(path, boltFileMode, &opts)
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("open queue %s: file is locked by another process (another daemon on this state_dir?): %w", path, err)
 	}
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 func TestBoltReopen(t *testing.T) {
@@ -89,7 +89,7 @@ func TestBoltSecondOpenFailsFast(t *testing.T) {
 		_ = s2.Close()
 		t.Fatal("second OpenBolt succeeded, want a lock error")
 	}
-	if !errors.Is(err, bolt.ErrTimeout) || !strings.Contains(err.Error(), "locked") || !strings.Contains(err.Error(), path) {
+	if !errors.Is(err, berrors.ErrTimeout) || !strings.Contains(err.Error(), "locked") || !strings.Contains(err.Error(), path) {
 		t.Errorf("err = %v, want a timeout naming the file and saying it is locked", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -158,7 +158,7 @@ func TestBoltPushAfterCloseErrors(t *testing.T) {
 	if err := q.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.Push(bs("b"), t0); !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if _, err := q.Push(bs("b"), t0); !errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		t.Errorf("Push after Close = %v, want ErrDatabaseNotOpen", err)
 	}
 	if q.Len() != 1 {

@@ -193,14 +193,19 @@ func TestClientHandshake(t *testing.T) {
 func TestClientKeepsSystemRoots(t *testing.T) {
 	p := newPKI(t)
 	sys, err := x509.SystemCertPool()
-	if err != nil || len(sys.Subjects()) == 0 { //nolint:staticcheck // Subjects is fine for a count
+	// Subjects is deprecated because a pool from SystemCertPool may not list the roots of a
+	// platform verifier (macOS, Windows); on Linux the roots are in the pool, and counting
+	// them is all this test does.
+	//lint:ignore SA1019 see above
+	if err != nil || len(sys.Subjects()) == 0 {
 		t.Skip("no system roots on this host")
 	}
 	tc, err := Client(config.TLSConfig{CAFile: p.caFile})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := len(tc.RootCAs.Subjects()), len(sys.Subjects())+1; got != want { //nolint:staticcheck
+	//lint:ignore SA1019 as above
+	if got, want := len(tc.RootCAs.Subjects()), len(sys.Subjects())+1; got != want {
 		t.Errorf("RootCAs has %d subjects, want %d (system roots plus ca_file)", got, want)
 	}
 }
