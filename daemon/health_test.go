@@ -93,7 +93,7 @@ unhealthy_after = "1s"
 	p := h.start()
 	awaitUp(t, up, "subscribed", func() bool { return up.Subscribed() == 1 })
 	p.waitLog("holdfast started", 1) // the control API listens
-	h.waitReady(p, http.StatusOK) // connected, and nothing has failed yet
+	h.waitReady(p, http.StatusOK)    // connected, and nothing has failed yet
 
 	up.Publish("order", map[string]any{"n": 1})
 	p.waitFor("the hook failing", func() bool {

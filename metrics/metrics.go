@@ -87,6 +87,8 @@ type Metrics struct {
 	QueueDepth   *prometheus.GaugeVec   // stream
 	QueueBytes   *prometheus.GaugeVec   // stream
 	QueueDropped *prometheus.CounterVec // stream, reason (DropOverflow|DropTTL)
+	QueueMax     *prometheus.GaugeVec   // stream: queue.max_messages
+	QueueMaxB    *prometheus.GaugeVec   // stream: queue.max_bytes
 	MessagesOut  *prometheus.CounterVec // stream, via
 	Handshake    *prometheus.HistogramVec
 	HeartbeatRTT *prometheus.HistogramVec
@@ -159,6 +161,8 @@ func New() *Metrics {
 	m.CursorResets = counter("cursor_resets_total", "Times a numeric cursor went back in a way no replay explains.", "stream")
 	m.QueueDepth = gauge("queue_depth", "Outbound messages waiting.", "stream")
 	m.QueueBytes = gauge("queue_bytes", "Bytes of outbound messages waiting.", "stream")
+	m.QueueMax = gauge("queue_max_messages", "The queue's max_messages: queue_depth can reach it.", "stream")
+	m.QueueMaxB = gauge("queue_max_bytes", "The queue's max_bytes: queue_bytes can reach it.", "stream")
 	m.QueueDropped = counter("queue_dropped_total", "Outbound messages dropped, by reason (overflow|ttl).", "stream", "reason")
 	m.MessagesOut = counter("messages_out_total", "Outbound messages written, by transport.", "stream", "via")
 	m.Handshake = histogram("handshake_seconds", "Dial to upgrade.", prometheus.DefBuckets, "stream")
@@ -291,7 +295,7 @@ func (m *Metrics) DeleteStream(name string) {
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		m.Connections, m.Reconnects, m.Disconnects, m.StreamState, m.Via, m.EventsIn,
 		m.ParseErrors, m.Duplicates, m.Gaps, m.GapEvents, m.CursorResets, m.QueueDepth, m.QueueBytes,
-		m.QueueDropped, m.MessagesOut, m.Handshake, m.HeartbeatRTT, m.PollRequests,
+		m.QueueDropped, m.QueueMax, m.QueueMaxB, m.MessagesOut, m.Handshake, m.HeartbeatRTT, m.PollRequests,
 		m.ModeSwitches, m.ModeSeconds, m.LastEvent, m.StreamReady,
 		m.SinkDelivered, m.SinkRetried, m.SinkDeadLettered, m.SinkInFlight, m.SinkLatency, m.SinkHealthy, m.SinkReconnects,
 	} {

@@ -202,6 +202,8 @@ func (r *Root) checkAllFailed() {
 func (r *Root) startStream(ctx actor.Context, sc StreamConfig) {
 	if r.env.Metrics != nil {
 		r.env.Metrics.InitStream(sc.Stream.Name, sc.Stream.Fallback != nil)
+		r.env.Metrics.QueueMax.WithLabelValues(sc.Stream.Name).Set(float64(sc.Stream.Queue.MaxMessages))
+		r.env.Metrics.QueueMaxB.WithLabelValues(sc.Stream.Name).Set(float64(sc.Stream.Queue.MaxBytes))
 	}
 	run := sc // kept apart from r.streams, so a new shutdown_timeout alone restarts nothing
 	run.Drain = r.cfg.Config.Daemon.ShutdownTimeout.Duration / 2
