@@ -34,6 +34,9 @@ type Peers struct {
 	Cursor     *actor.PID
 	Poller     *actor.PID
 	Sinks      map[string]*actor.PID // read-only after construction
+	// Inflight is the stream's byte bound on events between reader and sinks (safe for
+	// concurrent use; nil = none). The router's and sinks' mailboxes share it.
+	Inflight *Inflight
 }
 
 // Child names, which double as the actor log field.

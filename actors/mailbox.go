@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"holdfast/messages"
 )
 
 // BoundedMailbox is a mailbox holding at most size user messages whose senders wait on a
@@ -12,8 +14,16 @@ import (
 // System messages are never held back, and once Stop is posted nobody waits any more, so a
 // sender blocked on a stopped actor cannot leak. extra middlewares run after the gate.
 func BoundedMailbox(size int, extra ...actor.MailboxMiddleware) actor.MailboxProducer {
+	return BudgetedMailbox(size, nil, extra...)
+}
+
+// BudgetedMailbox is BoundedMailbox whose events also count against the stream's byte
+// bound (see Inflight): posting a FrameReceived waits for room, a Deliver is charged without
+// waiting, and a FrameReceived is released once the actor takes it. A Deliver is released by
+// the sink when it is done with the event.
+func BudgetedMailbox(size int, budget *Inflight, extra ...actor.MailboxMiddleware) actor.MailboxProducer {
 	return func() actor.Mailbox {
-		g := &gate{size: size}
+		g := &gate{size: size, budget: budget, stopped: make(chan struct{})}
 		g.cond = sync.NewCond(&g.mu)
 		return actor.Unbounded(append([]actor.MailboxMiddleware{g}, extra...)...)()
 	}
@@ -27,12 +37,18 @@ type gate struct {
 	size   int
 	queued int
 	closed bool // Stop was posted: never block again
+
+	budget  *Inflight     // the stream's byte bound; nil = none
+	stopped chan struct{} // closed with closed: a post waiting on the budget gives up
 }
 
 func (g *gate) MessagePosted(m any) {
 	switch m.(type) {
 	case *actor.Stop:
 		g.mu.Lock()
+		if !g.closed {
+			close(g.stopped)
+		}
 		g.closed = true
 		g.cond.Broadcast()
 		g.mu.Unlock()
@@ -46,6 +62,12 @@ func (g *gate) MessagePosted(m any) {
 	}
 	g.queued++
 	g.mu.Unlock()
+	switch m := actor.UnwrapEnvelopeMessage(m).(type) {
+	case *messages.FrameReceived:
+		g.budget.acquire(int64(len(m.Data)), g.stopped)
+	case *messages.Deliver:
+		g.budget.add(int64(len(m.Event.Line)))
+	}
 }
 
 func (g *gate) MessageReceived(m any) {
@@ -62,6 +84,9 @@ func (g *gate) MessageReceived(m any) {
 	}
 	g.cond.Signal()
 	g.mu.Unlock()
+	if f, ok := actor.UnwrapEnvelopeMessage(m).(*messages.FrameReceived); ok {
+		g.budget.release(int64(len(f.Data)))
+	}
 }
 
 func (*gate) MailboxStarted() {}

@@ -86,7 +86,7 @@ func RouterProps(env Env, cfg RouterConfig, peers Peers) *actor.Props {
 		}
 		r.stats.LastCursor = cfg.InitialCursor
 		return r
-	}, actor.WithMailbox(BoundedMailbox(cfg.Buffer)))
+	}, actor.WithMailbox(BudgetedMailbox(cfg.Buffer, peers.Inflight)))
 }
 
 func (r *Router) Receive(ctx actor.Context) {

@@ -71,7 +71,7 @@ func SinkProps(env Env, cfg config.SinkConfig, stream string, peers Peers, out i
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &Sink{log: env.Named(SinkPrefix+cfg.Name).With().Str("stream", stream).Logger(),
 			env: env, cfg: cfg, stream: stream, peers: peers, out: out, abort: gate.next()}
-	}, actor.WithMailbox(BoundedMailbox(cfg.Buffer, gate)))
+	}, actor.WithMailbox(BudgetedMailbox(cfg.Buffer, peers.Inflight, gate)))
 }
 
 func (s *Sink) Receive(ctx actor.Context) {
@@ -79,7 +79,7 @@ func (s *Sink) Receive(ctx actor.Context) {
 	case *actor.Started:
 		s.start(ctx)
 	case *messages.Deliver:
-		s.accept(item{ev: msg.Event, tracked: msg.Event.Offset > 0})
+		s.accept(item{ev: msg.Event, tracked: msg.Event.Offset > 0, charge: int64(len(msg.Event.Line))})
 	case *messages.DeadLetter:
 		ev := msg.Event
 		ev.Line = deadLetterLine(msg)
@@ -102,7 +102,8 @@ func (s *Sink) Receive(ctx actor.Context) {
 // item is one event on its way through the workers.
 type item struct {
 	ev      messages.Event
-	tracked bool // counts toward SinkDone: a Deliver with an offset
+	tracked bool  // counts toward SinkDone: a Deliver with an offset
+	charge  int64 // bytes charged to the stream's Inflight bound until done: a Deliver's line
 }
 
 func (s *Sink) start(ctx actor.Context) {
@@ -127,8 +128,9 @@ func (s *Sink) start(ctx actor.Context) {
 		log: s.log, clock: s.env.Clock, root: ctx.ActorSystem().Root, sink: sk, name: s.cfg.Name,
 		backoff: b, maxRetries: s.cfg.MaxRetries, alarm: max(s.cfg.MaxRetries, 0) + 1, cursor: s.peers.Cursor,
 		flushEvery: s.cfg.FlushInterval.Duration, batchWait: s.cfg.BatchWait.Duration,
-		m:      newSinkMetrics(s.env.Metrics, s.stream, s.cfg.Name),
-		reopen: make(chan struct{}, 1), tick: make(chan struct{}, 1), idle: make(chan struct{}, 1),
+		m:        newSinkMetrics(s.env.Metrics, s.stream, s.cfg.Name),
+		inflight: s.peers.Inflight,
+		reopen:   make(chan struct{}, 1), tick: make(chan struct{}, 1), idle: make(chan struct{}, 1),
 		quit: make(chan struct{}), flusherDone: make(chan struct{}), finished: map[uint64]int{},
 	}
 	if d.flushEvery <= 0 {
@@ -237,6 +239,7 @@ type delivery struct {
 	lines      bool // file or stdout: done only once a Flush covers the events
 	deadLetter *actor.PID
 	cursor     *actor.PID
+	inflight   *Inflight // the stream's byte bound: done events give their bytes back
 	batchMax   int
 	batchWait  time.Duration
 	flushEvery time.Duration
@@ -435,6 +438,16 @@ func (d *delivery) complete(batch []item) {
 	}
 	d.mu.Unlock()
 	d.m.inFlight.Sub(float64(len(batch)))
+	d.release(batch)
+}
+
+// release gives the bytes of batch back to the stream's bound.
+func (d *delivery) release(batch []item) {
+	var n int64
+	for _, it := range batch {
+		n += it.charge
+	}
+	d.inflight.release(n)
 }
 
 // abandon gives up on events without delivering them, at stop; they stay pending, so the
@@ -445,6 +458,7 @@ func (d *delivery) abandon(batch []item) {
 	d.mu.Unlock()
 	d.health.dropped(len(batch))
 	d.m.inFlight.Sub(float64(len(batch)))
+	d.release(batch)
 }
 
 func (d *delivery) abandonedCount() int {

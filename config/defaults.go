@@ -77,6 +77,7 @@ const (
 // Defaults for StreamConfig.
 const (
 	DefaultReadLimit        = 1 * MiB
+	DefaultMaxInflightBytes = 64 * MiB
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultCompression      = false
@@ -228,6 +229,7 @@ func DefaultClusterConfig() ClusterConfig {
 func DefaultStreamConfig() StreamConfig {
 	return StreamConfig{
 		ReadLimit:        DefaultReadLimit,
+		MaxInflightBytes: DefaultMaxInflightBytes,
 		HandshakeTimeout: Duration{DefaultHandshakeTimeout},
 		WriteTimeout:     Duration{DefaultWriteTimeout},
 		Compression:      DefaultCompression,

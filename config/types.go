@@ -126,17 +126,21 @@ type ClusterConfig struct {
 
 // StreamConfig is one upstream feed and everything that hangs off it.
 type StreamConfig struct {
-	Name             string            `toml:"name"`
-	URL              string            `toml:"url"`
-	Headers          map[string]string `toml:"headers"`
-	Subprotocols     []string          `toml:"subprotocols"`
-	ReadLimit        Size              `toml:"read_limit"`        // Default: 1MiB.
-	HandshakeTimeout Duration          `toml:"handshake_timeout"` // Default: 10s.
-	WriteTimeout     Duration          `toml:"write_timeout"`     // Default: 10s.
-	Compression      bool              `toml:"compression"`       // permessage-deflate. Default: false.
-	TLS              TLSConfig         `toml:"tls"`
-	DeadLetter       string            `toml:"dead_letter"` // sink for frames that cannot be routed
-	Protocol         string            `toml:"protocol"`    // json|graphql-transport-ws|socket.io. Default: json.
+	Name         string            `toml:"name"`
+	URL          string            `toml:"url"`
+	Headers      map[string]string `toml:"headers"`
+	Subprotocols []string          `toml:"subprotocols"`
+	ReadLimit    Size              `toml:"read_limit"` // Default: 1MiB.
+	// MaxInflightBytes bounds the bytes of events held between the reader and the sinks
+	// (router and sink mailboxes, sink hand-off); the reader waits while it is reached.
+	// Default: 64MiB.
+	MaxInflightBytes Size      `toml:"max_inflight_bytes"`
+	HandshakeTimeout Duration  `toml:"handshake_timeout"` // Default: 10s.
+	WriteTimeout     Duration  `toml:"write_timeout"`     // Default: 10s.
+	Compression      bool      `toml:"compression"`       // permessage-deflate. Default: false.
+	TLS              TLSConfig `toml:"tls"`
+	DeadLetter       string    `toml:"dead_letter"` // sink for frames that cannot be routed
+	Protocol         string    `toml:"protocol"`    // json|graphql-transport-ws|socket.io. Default: json.
 
 	Subscribe []SubscribeConfig `toml:"subscribe"`
 	Routes    []RouteConfig     `toml:"route"`

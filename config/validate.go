@@ -315,6 +315,9 @@ func (ck *checker) stream(sc scope, s StreamConfig, sinks map[string]int) {
 	if s.ReadLimit <= 0 {
 		ck.add(sc, "read_limit", "must be greater than 0")
 	}
+	if s.MaxInflightBytes <= 0 {
+		ck.add(sc, "max_inflight_bytes", "must be greater than 0")
+	}
 	ck.positive(sc, "handshake_timeout", s.HandshakeTimeout)
 	ck.positive(sc, "write_timeout", s.WriteTimeout)
 	if s.DeadLetter != "" && sinks[s.DeadLetter] == 0 {

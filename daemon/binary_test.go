@@ -72,6 +72,7 @@ type harness struct {
 	cfg    string        // config file path
 	listen string        // control.listen
 	token  config.Secret // control token; "" = none
+	bin    string        // the daemon binary; "" = holdfastBin
 }
 
 // newHarness makes a temp dir with the control API on a unix socket there, or on 127.0.0.1
@@ -330,7 +331,11 @@ func (h *harness) start(env ...string) *proc {
 	h.t.Helper()
 	t := h.t
 	p := &proc{t: t, done: make(chan struct{})}
-	p.cmd = exec.Command(holdfastBin, "run", "--config", h.cfg)
+	bin := h.bin
+	if bin == "" {
+		bin = holdfastBin
+	}
+	p.cmd = exec.Command(bin, "run", "--config", h.cfg)
 	p.cmd.Dir, p.cmd.Env = h.dir, childEnv(env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	if err := p.cmd.Start(); err != nil {

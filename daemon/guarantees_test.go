@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -357,5 +358,82 @@ batch_max = 5
 		}
 	}
 	p.signal(syscall.SIGTERM)
+	p.wait(exitTimeout)
+}
+
+// plainBin is the daemon built without the race detector, whose shadow memory would swamp
+// a measurement of the daemon's own; built once, next to holdfastBin.
+var plainBin = sync.OnceValues(func() (string, error) {
+	bin := holdfastBin + "-plain"
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// procStatusKB reads a "Name: N kB" line of /proc/pid/status.
+func procStatusKB(t *testing.T, pid int, name string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("read /proc/%d/status: %v", pid, err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, name+":"); ok {
+			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("/proc/%d/status %s: %q", pid, name, l)
+			}
+			return n
+		}
+	}
+	t.Fatalf("/proc/%d/status has no %s", pid, name)
+	return 0
+}
+
+// 1 MiB frames into a sink that never answers: the stream holds at most max_inflight_bytes
+// of them, then stops reading, so the daemon's peak RSS stays under that bound plus a fixed
+// overhead (the Go runtime, one frame being read and routed, and GC headroom of one bound).
+func TestInflightBytesBoundRSS(t *testing.T) {
+	const (
+		bound    = 16 << 20
+		frame    = 1 << 20
+		overhead = 64 << 20
+	)
+	bin, err := plainBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, false)
+	h.bin = bin
+	up := upstream.NewTest(t, upstream.Options{EventSize: frame})
+	hooks, _, received := hangingHooks(t, 1)
+	h.write(strings.Replace(h.header(5*time.Second, "")+hooks+streamDef{name: "a", url: up.URL(), sink: "hook0"}.String(),
+		`url = "`+up.URL()+`"`, fmt.Sprintf("url = %q\nread_limit = \"2MiB\"\nmax_inflight_bytes = \"%dMiB\"", up.URL(), bound>>20), 1))
+	p := h.start()
+	awaitUp(t, up, "subscribed", func() bool { return up.Subscribed() == 1 })
+	pid := p.cmd.Process.Pid
+	base := procStatusKB(t, pid, "VmRSS") << 10
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- up.Generate(ctx, 0, 0) }() // until the daemon stops reading
+	t.Cleanup(func() { cancel(); <-done })
+	p.waitFor("the webhook holding its first request", func() bool { return received() == 1 })
+	// The reader stops once the bound is reached; the upstream's publisher then blocks.
+	last, since := up.LastSeq(), time.Now()
+	p.waitFor("the upstream to stop getting frames out", func() bool {
+		if s := up.LastSeq(); s != last {
+			last, since = s, time.Now()
+		}
+		return time.Since(since) > 2*time.Second
+	})
+	peak := procStatusKB(t, pid, "VmHWM") << 10
+	t.Logf("published %d frames of %d bytes before the stall; RSS %d MiB at start, peak %d MiB (bound %d MiB)",
+		last, frame, base>>20, peak>>20, bound>>20)
+	if limit := int64(2*bound + overhead); peak > limit {
+		t.Errorf("peak RSS %d MiB, want at most %d MiB (2 x max_inflight_bytes + %d MiB)", peak>>20, limit>>20, overhead>>20)
+	}
+	p.signal(syscall.SIGTERM) // the webhook's request is given up after the sink's stop grace
 	p.wait(exitTimeout)
 }

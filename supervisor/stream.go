@@ -135,7 +135,8 @@ func (s *Stream) start(ctx actor.Context) {
 func (s *Stream) childPIDs() actors.Peers {
 	pid := func(name string) *actor.PID { return actor.NewPID(s.self.Address, s.self.Id+"/"+name) }
 	p := actors.Peers{Stream: s.self, Connection: pid(actors.NameConnection), Heartbeat: pid(actors.NameHeartbeat),
-		Queue: pid(actors.NameQueue), Router: pid(actors.NameRouter), Sinks: map[string]*actor.PID{}}
+		Queue: pid(actors.NameQueue), Router: pid(actors.NameRouter), Sinks: map[string]*actor.PID{},
+		Inflight: actors.NewInflight(int64(s.cfg.Stream.MaxInflightBytes))}
 	if s.cfg.Stream.HasCursor() || s.cfg.Stream.Acks() { // acks wait on the sinks' progress, which the cursor actor follows
 		p.Cursor = pid(actors.NameCursor)
 	}
