@@ -32,7 +32,7 @@ const closeGrace = time.Second
 // probeEvery is how many outbound messages the writer sends between two confirmation probes
 // (a control ping carrying the last id written) while the backlog keeps it busy; it also
 // probes whenever it runs out of work. The pong confirms every message written before it.
-const probeEvery = 16
+const probeEvery = 32
 
 // probePrefix marks the payload of a confirmation probe; the id follows in decimal.
 const probePrefix = "holdfast-out:"

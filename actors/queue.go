@@ -21,7 +21,7 @@ import (
 // whose removal was not yet committed). The poller gets one at a time, so a failed POST
 // never lets a later message overtake it.
 const (
-	SocketWindow = 64
+	SocketWindow = 256
 	pollWindow   = 1
 	statsPeriod  = 250 * time.Millisecond
 )
