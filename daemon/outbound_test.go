@@ -88,6 +88,7 @@ func TestSIGTERMDeliversAcceptedOutbound(t *testing.T) {
 		closes := len(up.ClientCloses())
 		p := h.start()
 		awaitUp(t, up, "a subscribed connection", func() bool { return up.Subscribed() == 1 })
+		p.waitLog("holdfast started", 1) // the control API listens: streams may subscribe first
 		code, sr, resp := h.post(ndjson(accepted, batch))
 		if code != http.StatusAccepted || sr.Accepted != batch {
 			t.Fatalf("trial %d: POST = %d %s, want 202 accepting %d", trial, code, resp, batch)
