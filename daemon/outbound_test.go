@@ -239,3 +239,38 @@ func TestStopReportsDiscardedMemoryQueue(t *testing.T) {
 		t.Fatalf("discard log lines %v, want one warning with discarded=%d", got, n)
 	}
 }
+
+// TestSIGTERMIntoBlackholeKeepsDurableQueue: a stop while the link is half-open cannot
+// confirm what it writes. The drain gives up after half of shutdown_timeout, the close
+// handshake after its grace, and every message stays in the durable queue: the next start
+// sends them all.
+func TestSIGTERMIntoBlackholeKeepsDurableQueue(t *testing.T) {
+	const n = 200
+	h := newHarness(t, false)
+	up := upstream.NewTest(t, upstream.Options{})
+	h.write(h.header(4*time.Second, "") + h.fileSink("out", "100ms") + streamDef{name: "a", url: up.URL(), sink: "out",
+		tables: "[stream.queue]\ndurable = true"}.String())
+	p := h.start()
+	awaitUp(t, up, "a subscribed connection", func() bool { return up.Subscribed() == 1 })
+	p.waitLog("holdfast started", 1)
+	up.Freeze(true)
+	if code, _, resp := h.post(ndjson(0, n)); code != http.StatusAccepted {
+		t.Fatalf("POST = %d %s, want 202", code, resp)
+	}
+	p.waitFor("every message written to the socket", func() bool {
+		row, ok := h.stream("a")
+		return ok && int(row.Queue.Sent)+row.Queue.Unconfirmed >= n
+	})
+	p.signal(syscall.SIGTERM)
+	p.wait(drainExit)
+	if p.logged("outbound queue not drained in time") != 1 {
+		t.Errorf("the stop did not say the drain timed out")
+	}
+	up.DropConnections() // the half-open socket finally goes; what it held is lost
+
+	h.start()
+	awaitUp(t, up, "every accepted message", func() bool { return up.OutboundLen() >= n })
+	if next, dups := delivery(t, up.Outbound()); next != n || dups > 0 {
+		t.Errorf("%d of %d messages arrived, %d twice", next, n, dups)
+	}
+}
