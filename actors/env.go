@@ -6,6 +6,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"holdfast/metrics"
+	"holdfast/sinks"
 )
 
 // Env is what every actor is given instead of looking anything up globally.
@@ -15,6 +16,7 @@ type Env struct {
 	Rand    Rand
 	Status  *actor.PID       // receives StreamState, RouterStats, QueueStats; nil = nobody
 	Metrics *metrics.Metrics // never nil outside tests that pass metrics.New()
+	Procs   *sinks.Groups    // exec sinks' process groups, killed if the shutdown times out; nil = untracked
 }
 
 // Named returns a logger for one actor, as STYLE.md asks: the child name is the actor field.

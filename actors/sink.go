@@ -108,13 +108,19 @@ type item struct {
 
 func (s *Sink) start(ctx actor.Context) {
 	sk, err := sinks.New(s.cfg, s.out, s.log)
+	sinks.Track(sk, s.env.Procs)
 	if err != nil {
 		// Validate catches bad config, so this is a TLS file gone missing or the like. Failing
 		// the actor would only restart it at once, in a loop; retrying on every Write goes
 		// through the backoff and dead letters like any other failure.
 		s.log.Error().Err(err).Msg("sink unusable; retrying with each delivery")
 		cfg, out, log := s.cfg, s.out, s.log
-		sk = &lazySink{build: func() (sinks.Sink, error) { return sinks.New(cfg, out, log) }}
+		procs := s.env.Procs
+		sk = &lazySink{build: func() (sinks.Sink, error) {
+			sk, err := sinks.New(cfg, out, log)
+			sinks.Track(sk, procs)
+			return sk, err
+		}}
 	}
 	draw, rc := s.env.Rand, s.cfg.Retry
 	if draw == nil {

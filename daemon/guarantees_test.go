@@ -437,3 +437,76 @@ func TestInflightBytesBoundRSS(t *testing.T) {
 	p.signal(syscall.SIGTERM) // the webhook's request is given up after the sink's stop grace
 	p.wait(exitTimeout)
 }
+
+// A SIGTERM while an exec sink's child is stuck, with a shutdown_timeout shorter than the
+// sink's stop grace: the daemon exits 3 within the timeout, logs what it abandoned per sink
+// and per stream (the stuck event, a message queued while the link is down), and kills the
+// child's process group instead of leaving it to PID 1.
+func TestShutdownTimeoutKillsExecAndExits3(t *testing.T) {
+	h := newHarness(t, false)
+	up := upstream.NewTest(t, upstream.Options{})
+	pidFile := filepath.Join(h.dir, "child.pid")
+	h.write(h.header(time.Second, "") + fmt.Sprintf(`
+[[sink]]
+name = "stuck"
+kind = "exec"
+mode = "per_event"
+timeout = "1h"
+command = ["/bin/sh", "-c", "echo $$ > %s; exec sleep 300"]
+`, pidFile) + streamDef{name: "a", url: up.URL(), sink: "stuck"}.String())
+	p := h.start()
+	awaitUp(t, up, "subscribed", func() bool { return up.Subscribed() == 1 })
+	up.Publish("tick", nil)
+	var child int
+	p.waitFor("the exec child running", func() bool {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			return false
+		}
+		child, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && child > 0
+	})
+	up.RefuseUpgrades(http.StatusServiceUnavailable, "")
+	up.DropConnections()
+	h.waitState(p, "a", "backoff")
+	if out, stderr, code := h.cli("", "send", "--config", h.cfg, "--stream", "a", `{"type":"command"}`); code != 0 {
+		t.Fatalf("send: exit %d, %s %s", code, out, stderr)
+	}
+
+	p.signal(syscall.SIGTERM)
+	st := p.wait(exitTimeout)
+	if st.ExitCode() != exitAbandoned {
+		t.Errorf("exit after a timed-out shutdown = %v, want %d", st, exitAbandoned)
+	}
+	var sinkLine, queueLine bool
+	for _, l := range p.logs() {
+		switch l["message"] {
+		case "abandoned at shutdown: events not delivered":
+			sinkLine = sinkLine || l["stream"] == "a" && l["sink"] == "stuck" && l["events"] == float64(1)
+		case "abandoned at shutdown: outbound messages not sent":
+			queueLine = queueLine || l["stream"] == "a" && l["messages"] == float64(1) && l["durable"] == false
+		}
+	}
+	if !sinkLine || !queueLine {
+		t.Errorf("abandoned logged for the sink: %v, for the queue: %v; want both", sinkLine, queueLine)
+	}
+	deadline := time.Now().Add(exitTimeout)
+	for !childGone(child) {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(child, syscall.SIGKILL)
+			t.Fatalf("the exec sink's child %d still runs %v after the daemon exited", child, exitTimeout)
+		}
+		time.Sleep(pollEvery) // polling for the process to be reaped, within a deadline
+	}
+}
+
+// childGone reports whether pid has exited (or is a zombie waiting for its new parent).
+func childGone(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || strings.HasPrefix(s[i+1:], " Z")
+}

@@ -10,9 +10,10 @@ import (
 
 // Exit codes, as systemd's RestartPreventExitStatus=2 expects.
 const (
-	exitOK      = 0
-	exitRuntime = 1 // systemd restarts the service
-	exitUsage   = 2 // bad config or usage: restarting will not help
+	exitOK        = 0
+	exitRuntime   = 1 // systemd restarts the service
+	exitUsage     = 2 // bad config or usage: restarting will not help
+	exitAbandoned = 3 // the shutdown timed out: what was still held is logged as abandoned
 )
 
 func main() {
@@ -35,6 +36,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage
+	}
+	if errors.Is(err, errShutdownTimedOut) {
+		return exitAbandoned
 	}
 	return exitRuntime
 }

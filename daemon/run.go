@@ -23,11 +23,16 @@ import (
 	"holdfast/messages"
 	"holdfast/metrics"
 	"holdfast/notify"
+	"holdfast/sinks"
 	"holdfast/supervisor"
 )
 
 // errAllFailed ends the daemon with exit 1 so that systemd's Restart=on-failure acts.
 var errAllFailed = errors.New("every stream has failed")
+
+// errShutdownTimedOut ends the daemon with exit 3: the drain did not finish within
+// shutdown_timeout, so events or messages it still held were abandoned (and logged).
+var errShutdownTimedOut = errors.New("shutdown timed out; work still held was abandoned")
 
 func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fs := flagSet("run")
@@ -77,7 +82,8 @@ func serve(ctx context.Context, stop func(), o daemonOpts) error {
 	bi := readBuildInfo()
 	m.SetBuildInfo(bi.Version, bi.Revision, bi.GoVersion)
 	m.Reloaded(true, time.Now())
-	env := actors.Env{Log: log, Clock: actors.SystemClock{}, Rand: actors.SystemRand, Metrics: m}
+	procs := sinks.NewGroups()
+	env := actors.Env{Log: log, Clock: actors.SystemClock{}, Rand: actors.SystemRand, Metrics: m, Procs: procs}
 
 	runCtx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
@@ -158,11 +164,17 @@ func serve(ctx context.Context, stop func(), o daemonOpts) error {
 			}
 		}
 	}))
+	timedOut := false
 	select {
 	case <-drained:
 		log.Info().Msg("drained")
 	case <-time.After(o.cfg.Daemon.ShutdownTimeout.Duration):
 		log.Error().Dur("timeout", o.cfg.Daemon.ShutdownTimeout.Duration).Msg("shutdown timed out; exiting anyway")
+		logAbandoned(log, m, o.cfg)
+		timedOut = true
+	}
+	if n := procs.KillAll(); n > 0 { // a sink that had not stopped yet: never leave them to PID 1
+		log.Warn().Int("process_groups", n).Msg("killed exec sink processes still running")
 	}
 	if ctl != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -172,7 +184,33 @@ func serve(ctx context.Context, stop func(), o daemonOpts) error {
 	if errors.Is(cause, errAllFailed) {
 		return errAllFailed
 	}
+	if timedOut {
+		return errShutdownTimedOut
+	}
 	return nil
+}
+
+// logAbandoned logs, per sink and per stream, what a timed-out shutdown leaves behind: the
+// events sinks were still working on (events still waiting in mailboxes come on top) and the
+// queued outbound messages, which a durable queue keeps for the next start.
+func logAbandoned(log zerolog.Logger, m *metrics.Metrics, cfg *config.Config) {
+	durable := map[string]bool{}
+	for _, s := range cfg.Streams {
+		durable[s.Name] = s.Queue.Durable
+	}
+	for _, h := range m.Held() {
+		if h.Sink != "" {
+			log.Error().Str("stream", h.Stream).Str("sink", h.Sink).Int("events", h.Count).
+				Msg("abandoned at shutdown: events not delivered")
+			continue
+		}
+		ev := log.Error()
+		if durable[h.Stream] {
+			ev = log.Warn() // still in the durable queue: sent after the next start
+		}
+		ev.Str("stream", h.Stream).Int("messages", h.Count).Bool("durable", durable[h.Stream]).
+			Msg("abandoned at shutdown: outbound messages not sent")
+	}
 }
 
 func shutdownReason(cause error) string {

@@ -387,3 +387,42 @@ func (m *Metrics) Reloaded(ok bool, at time.Time) {
 	m.ReloadOK.Set(1)
 	m.ReloadOKTime.Set(float64(at.UnixNano()) / 1e9)
 }
+
+// Held is one place where work is still held: a sink's events in flight (Sink set) or a
+// stream's queued outbound messages (Sink empty).
+type Held struct {
+	Stream, Sink string
+	Count        int
+}
+
+// Held lists, from the gauges, the sinks with events in flight and the streams with queued
+// outbound messages; a shutdown that times out logs them as abandoned.
+func (m *Metrics) Held() []Held {
+	fams, err := m.reg.Gather()
+	if err != nil {
+		return nil
+	}
+	var out []Held
+	for _, f := range fams {
+		if f.GetName() != "holdfast_sink_in_flight" && f.GetName() != "holdfast_queue_depth" {
+			continue
+		}
+		for _, mt := range f.GetMetric() {
+			n := int(mt.GetGauge().GetValue())
+			if n <= 0 {
+				continue
+			}
+			h := Held{Count: n}
+			for _, l := range mt.GetLabel() {
+				switch l.GetName() {
+				case "stream":
+					h.Stream = l.GetValue()
+				case "sink":
+					h.Sink = l.GetValue()
+				}
+			}
+			out = append(out, h)
+		}
+	}
+	return out
+}

@@ -43,6 +43,58 @@ func command(argv []string) *exec.Cmd {
 	return cmd
 }
 
+// Groups tracks the process groups exec sinks have running, so that a daemon whose shutdown
+// timed out, before every sink stopped, can kill them instead of leaving them to PID 1.
+// Safe for concurrent use; a nil *Groups tracks nothing.
+type Groups struct {
+	mu   sync.Mutex
+	pids map[int]struct{}
+}
+
+// NewGroups returns an empty registry.
+func NewGroups() *Groups { return &Groups{pids: map[int]struct{}{}} }
+
+func (g *Groups) add(pid int) {
+	if g != nil {
+		g.mu.Lock()
+		g.pids[pid] = struct{}{}
+		g.mu.Unlock()
+	}
+}
+
+func (g *Groups) remove(pid int) {
+	if g != nil {
+		g.mu.Lock()
+		delete(g.pids, pid)
+		g.mu.Unlock()
+	}
+}
+
+// KillAll kills every tracked process group and returns how many there were.
+func (g *Groups) KillAll() int {
+	if g == nil {
+		return 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for pid := range g.pids {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+	return len(g.pids)
+}
+
+// Track makes s, when it is an exec sink, register its processes in g.
+func Track(s Sink, g *Groups) {
+	switch s := s.(type) {
+	case *perEvent:
+		s.groups = g
+	case *pipe:
+		s.mu.Lock()
+		s.groups = g
+		s.mu.Unlock()
+	}
+}
+
 // killGroup kills cmd's process group.
 func killGroup(cmd *exec.Cmd) error {
 	if cmd.Process == nil {
@@ -122,6 +174,7 @@ type perEvent struct {
 	env     []string // ChildEnv
 	name    string   // argv[0]'s base name, for errors: arguments may hold secrets
 	timeout time.Duration
+	groups  *Groups // set by Track before the first Write
 }
 
 func newPerEvent(argv, env []string, timeout time.Duration) *perEvent {
@@ -153,6 +206,8 @@ func (p *perEvent) run(ctx context.Context, e messages.Event) error {
 	if err := cmd.Start(); err != nil {
 		return startError(p.name, err)
 	}
+	p.groups.add(cmd.Process.Pid)
+	defer p.groups.remove(cmd.Process.Pid)
 	// A Context-bound Cmd would kill only the child; the watcher kills the whole group.
 	stop := context.AfterFunc(ctx, func() { _ = killGroup(cmd) })
 	err := cmd.Wait()
@@ -182,6 +237,7 @@ type pipe struct {
 	timeout time.Duration // bound on one Write; a process that stops reading is killed
 	grace   time.Duration // Close's wait for the process to exit: pipeCloseGrace
 	log     zerolog.Logger
+	groups  *Groups // set by Track
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd // nil when no process is running
@@ -259,8 +315,11 @@ func (p *pipe) startLocked() error {
 	_ = r.Close() // the child has its copy; ours would keep the pipe open after it died
 	exited := make(chan struct{})
 	p.cmd, p.stdin, p.exited = cmd, w, exited
+	groups := p.groups
+	groups.add(cmd.Process.Pid)
 	go func() {
 		err := cmd.Wait()
+		groups.remove(cmd.Process.Pid)
 		p.mu.Lock()
 		if p.cmd == cmd {
 			p.err = err
