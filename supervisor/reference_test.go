@@ -267,6 +267,41 @@ protocol = "graphql-transport-ws"
 		t.Errorf("%d subscriptions for %d connections", ticks, st.Connections)
 	}
 
+	// The protocol's close codes, sent by the server: 4429 waits max_delay, 4500 backs off as
+	// usual, 4401 is an auth refusal.
+	for _, tt := range []struct {
+		code    int
+		state   string
+		atLeast time.Duration
+	}{
+		{4429, messages.StateBackoff, 5 * time.Second},
+		{4500, messages.StateBackoff, 0},
+		{4401, messages.StateAuthFailed, 0},
+	} {
+		t.Run(fmt.Sprintf("close %d", tt.code), func(t *testing.T) {
+			h2 := newFeedHarness(t)
+			h2.startStream(h2.feedConfig("ws://"+r.addr+"/graphql", `
+protocol = "graphql-transport-ws"
+  [stream.auth]
+  mode = "message"
+  token_env = "HOLDFAST_TEST_GQL_TOKEN"
+  [stream.reconnect]
+  initial_delay = "100ms"
+  max_delay = "5s"
+  jitter = "none"
+  [[stream.subscribe]]
+  query = "subscription { ticks { seq } }"`), "s1")
+			h2.expectState(messages.StateConnected)
+			r.do(http.MethodPost, fmt.Sprintf("/close?code=%d", tt.code))
+			st := h2.expectState(tt.state)
+			if !strings.Contains(st.LastError, fmt.Sprint(tt.code)) || st.RetryIn < tt.atLeast ||
+				(tt.atLeast == 0 && tt.state == messages.StateBackoff && st.RetryIn >= 5*time.Second) {
+				t.Errorf("after close %d: state %s, retry in %v, last error %q; want retry in at least %v",
+					tt.code, st.State, st.RetryIn, st.LastError, tt.atLeast)
+			}
+		})
+	}
+
 	t.Run("refused token is an auth failure", func(t *testing.T) {
 		t.Setenv("HOLDFAST_TEST_GQL_TOKEN", "wrong")
 		h2 := newFeedHarness(t)
