@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -211,10 +212,8 @@ func (c *Connection) dialing(ctx actor.Context) {
 	c.startWriter(ctx, wrote)
 	c.startReader(ctx, wrote)
 	c.log.Info().Str("host", c.host).Int64("handshake_ms", c.handshake.Milliseconds()).Msg("connected")
-	if c.env.Metrics != nil {
-		c.env.Metrics.Connections.WithLabelValues(c.cfg.Name).Inc()
-		c.env.Metrics.Handshake.WithLabelValues(c.cfg.Name).Observe(c.handshake.Seconds())
-	}
+	c.env.Metrics.Connections.WithLabelValues(c.cfg.Name).Inc()
+	c.env.Metrics.Handshake.WithLabelValues(c.cfg.Name).Observe(c.handshake.Seconds())
 	c.hello(ctx)
 }
 
@@ -277,10 +276,10 @@ func (c *Connection) ready(ctx actor.Context) {
 			return
 		}
 		mode, ping := c.cfg.Heartbeat.Mode, c.codec.Ping()
-		if (mode == "message" || mode == "both") && ping != nil {
+		if mode.Messages() && ping != nil {
 			c.write(outFrame{kind: websocket.TextMessage, data: ping})
 		}
-		if mode == "control" || mode == "both" {
+		if mode.Controls() {
 			c.write(outFrame{kind: websocket.PingMessage})
 		}
 	case *messages.Resubscribe:
@@ -333,16 +332,22 @@ func (c *Connection) dial(ctx actor.Context) {
 	dctx, cancel := context.WithTimeout(context.Background(), c.cfg.HandshakeTimeout.Duration)
 	c.cancelDial = cancel
 	self, root, gen, clock, maxHint := ctx.Self(), ctx.ActorSystem().Root, c.gen, c.env.Clock, c.cfg.Reconnect.MaxHint.Duration
-	c.log.Info().Str("host", c.host).Uint64("gen", gen).Msg("connecting")
+	host, log := c.host, c.log
+	log.Info().Str("host", host).Uint64("gen", gen).Msg("connecting")
 	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				root.Send(self, &dialed{gen: gen, err: goroutinePanic(log, "dial", p)})
+			}
+		}()
 		sock, resp, err := d.DialContext(dctx, target, header)
 		r := &dialed{gen: gen, sock: sock}
 		if err != nil {
-			r.err = fmt.Errorf("dial %s: %w", c.host, err)
+			r.err = fmt.Errorf("dial %s: %w", host, err)
 			if resp != nil {
 				r.status = resp.StatusCode
 				r.hint = retry.RetryAfter(resp.Header, clock.Now(), maxHint)
-				r.err = fmt.Errorf("dial %s: %s", c.host, resp.Status)
+				r.err = fmt.Errorf("dial %s: %s", host, resp.Status)
 			}
 		}
 		root.Send(self, r)
@@ -369,14 +374,14 @@ func (c *Connection) target() (string, http.Header, error) {
 		target = u.String()
 	}
 	a := c.cfg.Auth
-	if a.Mode != "header" && a.Mode != "query" {
+	if a.Mode != config.AuthHeader && a.Mode != config.AuthQuery {
 		return target, header, nil
 	}
 	tok, err := config.ReadToken(a.TokenEnv, a.TokenFile)
 	if err != nil {
 		return "", nil, fmt.Errorf("read token: %w", err)
 	}
-	if a.Mode == "header" {
+	if a.Mode == config.AuthHeader {
 		v := string(tok)
 		if a.Scheme != "" {
 			v = a.Scheme + " " + v
@@ -410,7 +415,7 @@ func (c *Connection) subprotocols() []string {
 // token reads the token that goes in a message (auth mode "message"); "" for other modes.
 func (c *Connection) token() (string, error) {
 	a := c.cfg.Auth
-	if a.Mode != "message" {
+	if a.Mode != config.AuthMessage {
 		return "", nil
 	}
 	tok, err := config.ReadToken(a.TokenEnv, a.TokenFile)
@@ -539,7 +544,7 @@ func (c *Connection) lost(ctx actor.Context, msg *readFailed) {
 		f.SlowDown = true
 		f.Hint = retry.Hint(msg.text, time.Time{}, c.cfg.Reconnect.MaxHint.Duration)
 	case websocket.ClosePolicyViolation: // the token was refused or revoked, in every auth mode
-		if c.cfg.Auth.Mode != "" && c.cfg.Auth.Mode != "none" {
+		if c.cfg.Auth.Mode.SendsToken() {
 			f.Kind = messages.AuthRejected
 		}
 	default:
@@ -564,9 +569,7 @@ func (c *Connection) fail(ctx actor.Context, f *messages.Failure, code int) {
 	}
 	c.teardown(false)
 	c.log.Info().Uint64("gen", c.gen).Int("close_code", code).Dur("up", up).Err(f.Err).Msg("disconnected")
-	if c.env.Metrics != nil {
-		c.env.Metrics.Disconnect(c.cfg.Name, disconnectReason(f, code))
-	}
+	c.env.Metrics.Disconnect(c.cfg.Name, disconnectReason(f, code))
 	if wasReady {
 		ev := &messages.Disconnected{Gen: c.gen, Reason: f.Err, CloseCode: code, Up: up}
 		for _, p := range []*actor.PID{c.peers.Heartbeat, c.peers.Queue} {
@@ -617,7 +620,7 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 		defer close(done)
 		defer func() {
 			if p := recover(); p != nil {
-				root.Send(self, &readFailed{gen: gen, err: fmt.Errorf("reader panic: %v", p)})
+				root.Send(self, &readFailed{gen: gen, err: goroutinePanic(log, "reader", p)})
 			}
 		}()
 		var scratch []byte // reused between frames; each message gets an exact copy
@@ -708,10 +711,17 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 // them even when the peer sends nothing else.
 func (c *Connection) startWriter(ctx actor.Context, wrote *atomic.Uint64) {
 	sock, gen, out, done := c.sock, c.gen, make(chan outFrame, 64), make(chan struct{})
-	self, root, timeout := ctx.Self(), ctx.ActorSystem().Root, c.cfg.WriteTimeout.Duration
+	self, root, timeout, log := ctx.Self(), ctx.ActorSystem().Root, c.cfg.WriteTimeout.Duration, c.log
 	c.out, c.writerDone = out, done
 	go func() {
 		defer close(done)
+		defer func() {
+			if p := recover(); p != nil {
+				root.Send(self, &writeFailed{gen: gen, err: goroutinePanic(log, "writer", p)})
+				for range out { // drain until teardown closes it, so the actor never blocks on a dead writer
+				}
+			}
+		}()
 		failed := false
 		unprobed := 0 // outbound messages written since the last probe
 		for f := range out {
@@ -743,6 +753,14 @@ func (c *Connection) startWriter(ctx actor.Context, wrote *atomic.Uint64) {
 			}
 		}
 	}()
+}
+
+// goroutinePanic turns a panic in a goroutine Connection owns (dial, reader, writer) into the
+// error it reports, and logs it at Error with the stack of the crash site: a panic that
+// escaped would end the process. Each of them defers the same recover around it.
+func goroutinePanic(log zerolog.Logger, goroutine string, p any) error {
+	log.Error().Str("goroutine", goroutine).Interface("panic", p).Str("stack", string(debug.Stack())).Msg("goroutine panicked")
+	return fmt.Errorf("%s panic: %v", goroutine, p)
 }
 
 // isClosed reports whether ch is closed, without waiting.

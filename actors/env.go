@@ -15,7 +15,7 @@ type Env struct {
 	Clock   Clock
 	Rand    Rand
 	Status  *actor.PID       // receives StreamState, RouterStats, QueueStats; nil = nobody
-	Metrics *metrics.Metrics // never nil outside tests that pass metrics.New()
+	Metrics *metrics.Metrics // required: actors count into it unconditionally (tests pass metrics.New())
 	Procs   *sinks.Groups    // exec sinks' process groups, killed if the shutdown times out; nil = untracked
 }
 

@@ -55,7 +55,7 @@ func (h *Heartbeat) Receive(ctx actor.Context) {
 			h.server = msg.PingInterval + msg.PingTimeout
 		}
 		switch {
-		case h.cfg.Mode == "off":
+		case h.cfg.Mode == config.HeartbeatOff:
 		case h.server > 0:
 			h.awaitServer(ctx)
 		default:
@@ -139,9 +139,7 @@ func (h *Heartbeat) pong(rtt time.Duration) {
 	}
 	h.waiting = false
 	stop(&h.deadline)
-	if h.env.Metrics != nil {
-		h.env.Metrics.HeartbeatRTT.WithLabelValues(h.stream).Observe(rtt.Seconds())
-	}
+	h.env.Metrics.HeartbeatRTT.WithLabelValues(h.stream).Observe(rtt.Seconds())
 }
 
 // checkStale runs every StaleAfter: the first silent period re-sends subscriptions, the next

@@ -175,9 +175,7 @@ func (p *Poller) handle(ctx actor.Context, msg *polled) {
 		result = "bad_body"
 		p.failures++
 		next = p.errors.Capped(p.failures + 1)
-		if p.env.Metrics != nil {
-			p.env.Metrics.ParseErrors.WithLabelValues(p.cfg.Name, metrics.ParseReasonPollBody).Inc()
-		}
+		p.env.Metrics.ParseErrors.WithLabelValues(p.cfg.Name, metrics.ParseReasonPollBody).Inc()
 		p.log.Warn().Err(msg.err).Dur("retry_in", next).Msg("poll body unusable")
 	default:
 		result = "error"
@@ -189,9 +187,7 @@ func (p *Poller) handle(ctx actor.Context, msg *polled) {
 		}
 		p.log.Warn().Err(msg.err).Int("failures", p.failures).Dur("retry_in", next).Msg("poll failed")
 	}
-	if p.env.Metrics != nil {
-		p.env.Metrics.PollRequests.WithLabelValues(p.cfg.Name, result).Inc()
-	}
+	p.env.Metrics.PollRequests.WithLabelValues(p.cfg.Name, result).Inc()
 	p.reportResult(ctx, msg.err)
 	if p.jitter != nil {
 		next = p.jitter(next)
@@ -249,14 +245,14 @@ func (p *Poller) send(ctx actor.Context, msg *messages.SendOutbound) {
 // auth reads the token afresh for every request, as the socket does for every dial.
 func (p *Poller) auth() (poll.Auth, error) {
 	a := p.cfg.Auth
-	if a.Mode != "header" && a.Mode != "query" && a.Mode != "message" {
+	if !a.Mode.SendsToken() {
 		return poll.Auth{}, nil
 	}
 	tok, err := config.ReadToken(a.TokenEnv, a.TokenFile)
 	if err != nil {
 		return poll.Auth{}, fmt.Errorf("read token: %w", err)
 	}
-	if a.Mode == "query" {
+	if a.Mode == config.AuthQuery {
 		return poll.Auth{QueryParam: a.QueryParam, QueryValue: string(tok)}, nil
 	}
 	v := string(tok)

@@ -269,7 +269,7 @@ func (q *Queue) confirm(ctx actor.Context, id uint64, via string) {
 	}
 	q.flight = append(q.flight[:0], q.flight[n:]...)
 	q.stats.Sent += uint64(n)
-	if q.env.Metrics != nil && n > 0 {
+	if n > 0 {
 		q.env.Metrics.MessagesOut.WithLabelValues(q.stream, via).Add(float64(n))
 	}
 	q.unacked += n
@@ -320,9 +320,7 @@ func (q *Queue) count(reason string, items []queue.Item) {
 	} else {
 		q.stats.Dropped += uint64(len(items))
 	}
-	if q.env.Metrics != nil {
-		q.env.Metrics.QueueDropped.WithLabelValues(q.stream, reason).Add(float64(len(items)))
-	}
+	q.env.Metrics.QueueDropped.WithLabelValues(q.stream, reason).Add(float64(len(items)))
 	q.log.Warn().Str("reason", reason).Int("dropped", len(items)).Uint64("first_id", items[0].ID).Msg("queue dropped messages")
 }
 
@@ -339,10 +337,9 @@ func (q *Queue) report(ctx actor.Context) {
 		q.stats.Depth, q.stats.Bytes = q.q.Len(), q.q.Bytes()
 	}
 	q.stats.Unconfirmed = len(q.flight)
-	if m := q.env.Metrics; m != nil {
-		m.QueueDepth.WithLabelValues(q.stream).Set(float64(q.stats.Depth))
-		m.QueueBytes.WithLabelValues(q.stream).Set(float64(q.stats.Bytes))
-	}
+	m := q.env.Metrics
+	m.QueueDepth.WithLabelValues(q.stream).Set(float64(q.stats.Depth))
+	m.QueueBytes.WithLabelValues(q.stream).Set(float64(q.stats.Bytes))
 	if q.env.Status != nil {
 		st := q.stats
 		ctx.Send(q.env.Status, &st)

@@ -250,9 +250,7 @@ func (r *Router) duplicate(f *messages.FrameReceived) bool {
 			return true
 		}
 		r.stats.CursorResets++
-		if r.env.Metrics != nil {
-			r.env.Metrics.CursorResets.WithLabelValues(r.cfg.Stream).Inc()
-		}
+		r.env.Metrics.CursorResets.WithLabelValues(r.cfg.Stream).Inc()
 		r.log.Warn().Int64("cursor", r.lastNum).Int64("next", n).Uint64("gen", f.Gen).
 			Msg("cursor reset: the upstream's numbering went back; following it")
 		r.num.haveSince = false // its since belongs to the old numbering
@@ -261,10 +259,8 @@ func (r *Router) duplicate(f *messages.FrameReceived) bool {
 			missing := gapAfter(r.lastNum, n)
 			r.stats.Gaps++
 			r.stats.GapEvents = addSat(r.stats.GapEvents, missing)
-			if r.env.Metrics != nil {
-				r.env.Metrics.Gaps.WithLabelValues(r.cfg.Stream).Inc()
-				r.env.Metrics.GapEvents.WithLabelValues(r.cfg.Stream).Add(float64(missing))
-			}
+			r.env.Metrics.Gaps.WithLabelValues(r.cfg.Stream).Inc()
+			r.env.Metrics.GapEvents.WithLabelValues(r.cfg.Stream).Add(float64(missing))
 			r.log.Warn().Int64("after", r.lastNum).Int64("next", n).Uint64("missing", missing).Msg("gap in cursor")
 		}
 		if r.num.dropping {
@@ -280,9 +276,7 @@ func (r *Router) duplicate(f *messages.FrameReceived) bool {
 // countDuplicate counts a replayed event; the log line comes once per connection and second.
 func (r *Router) countDuplicate(gen uint64) {
 	r.stats.Duplicates++
-	if r.env.Metrics != nil {
-		r.env.Metrics.Duplicates.WithLabelValues(r.cfg.Stream).Inc()
-	}
+	r.env.Metrics.Duplicates.WithLabelValues(r.cfg.Stream).Inc()
 	r.num.dups++
 	r.num.dupGen = gen
 }
@@ -301,16 +295,12 @@ func (r *Router) logDuplicates() {
 // logged when the reset starts and then at most once a second.
 func (r *Router) dropReset(f *messages.FrameReceived, n int64) {
 	r.stats.Duplicates++
-	if r.env.Metrics != nil {
-		r.env.Metrics.Duplicates.WithLabelValues(r.cfg.Stream).Inc()
-	}
+	r.env.Metrics.Duplicates.WithLabelValues(r.cfg.Stream).Inc()
 	r.num.dropped++
 	if !r.num.dropping {
 		r.num.dropping = true
 		r.stats.CursorResets++
-		if r.env.Metrics != nil {
-			r.env.Metrics.CursorResets.WithLabelValues(r.cfg.Stream).Inc()
-		}
+		r.env.Metrics.CursorResets.WithLabelValues(r.cfg.Stream).Inc()
 	}
 	if f.At.Sub(r.num.dropLog) >= time.Second {
 		r.log.Warn().Int64("cursor", r.lastNum).Int64("next", n).Uint64("suppressed", r.num.quiet).
@@ -325,9 +315,7 @@ func (r *Router) dropReset(f *messages.FrameReceived, n int64) {
 func (r *Router) reject(ctx actor.Context, f *messages.FrameReceived) {
 	r.stats.ParseErrors++
 	r.stats.LastParseErr = f.Invalid
-	if r.env.Metrics != nil {
-		r.env.Metrics.ParseError(r.cfg.Stream, f.Invalid)
-	}
+	r.env.Metrics.ParseError(r.cfg.Stream, f.Invalid)
 	if f.At.Sub(r.rejectLog) >= time.Second {
 		r.log.Warn().Str("reason", f.Invalid).Int("bytes", len(f.Data)).Uint64("suppressed", r.quiet).Msg("frame rejected")
 		r.rejectLog, r.quiet = f.At, 0
@@ -361,7 +349,7 @@ func (r *Router) report(ctx actor.Context) {
 		st := r.stats
 		ctx.Send(r.env.Status, &st)
 	}
-	if m := r.env.Metrics; m != nil && !r.stats.LastEventAt.IsZero() {
+	if m := r.env.Metrics; !r.stats.LastEventAt.IsZero() {
 		m.LastEvent.WithLabelValues(r.cfg.Stream).Set(float64(r.stats.LastEventAt.UnixNano()) / 1e9)
 	}
 	if r.peers.Heartbeat != nil && r.gen != 0 {

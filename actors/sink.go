@@ -124,7 +124,7 @@ func (s *Sink) start(ctx actor.Context) {
 	}
 	draw, rc := s.env.Rand, s.cfg.Retry
 	if draw == nil {
-		rc.Jitter = "none"
+		rc.Jitter = config.JitterNone
 	}
 	b, err := retry.FromConfig(rc, draw)
 	if err != nil || b.Min <= 0 { // validated at load
@@ -199,9 +199,7 @@ func (s *Sink) accept(it item) {
 func (s *Sink) watchReconnects(rc sinks.Reconnector, h *sinkHealth) {
 	m, stream, name := s.env.Metrics, s.stream, s.cfg.Name
 	rc.OnReconnect(func() {
-		if m != nil {
-			m.SinkReconnects.WithLabelValues(stream, name).Inc()
-		}
+		m.SinkReconnects.WithLabelValues(stream, name).Inc()
 		h.reconnected()
 	})
 }
@@ -627,13 +625,6 @@ type sinkMetrics struct {
 }
 
 func newSinkMetrics(m *metrics.Metrics, stream, name string) sinkMetrics {
-	if m == nil {
-		void := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "void"})
-		return sinkMetrics{prometheus.NewCounter(prometheus.CounterOpts{Name: "void"}),
-			prometheus.NewCounter(prometheus.CounterOpts{Name: "void"}),
-			prometheus.NewCounter(prometheus.CounterOpts{Name: "void"}),
-			prometheus.NewGauge(prometheus.GaugeOpts{Name: "void"}), void}
-	}
 	m.SinkHealthy.WithLabelValues(stream, name).Set(1)
 	return sinkMetrics{m.SinkDelivered.WithLabelValues(stream, name), m.SinkRetried.WithLabelValues(stream, name),
 		m.SinkDeadLettered.WithLabelValues(stream, name), m.SinkInFlight.WithLabelValues(stream, name),

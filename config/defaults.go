@@ -22,7 +22,7 @@ const (
 	DefaultInitialDelay = 1 * time.Second
 	DefaultMaxDelay     = 30 * time.Second
 	DefaultMultiplier   = 2.0
-	DefaultJitter       = "equal"
+	DefaultJitter       = JitterEqual
 )
 
 // Defaults for SinkConfig. Timeout depends on Kind, so it is applied after decoding.
@@ -32,7 +32,7 @@ const (
 	DefaultSinkRetryInitialDelay = 500 * time.Millisecond
 	DefaultSinkRetryMaxDelay     = 30 * time.Second
 	DefaultSinkRetryMultiplier   = 2.0
-	DefaultSinkRetryJitter       = "equal"
+	DefaultSinkRetryJitter       = JitterEqual
 	DefaultFlushInterval         = 100 * time.Millisecond
 	DefaultFsync                 = false
 	DefaultExecMode              = "per_event"
@@ -105,7 +105,7 @@ const (
 
 // Defaults for HeartbeatConfig.
 const (
-	DefaultHeartbeatMode     = "message"
+	DefaultHeartbeatMode     = HeartbeatMessage
 	DefaultHeartbeatInterval = 15 * time.Second
 	DefaultHeartbeatTimeout  = 10 * time.Second
 	DefaultAnyFrameAlive     = true
@@ -116,11 +116,11 @@ const (
 
 // Defaults for AuthConfig.
 const (
-	DefaultAuthMode        = "none"
+	DefaultAuthMode        = AuthNone
 	DefaultAuthHeader      = "Authorization"
 	DefaultAuthScheme      = "Bearer"
 	DefaultAuthTimeout     = 10 * time.Second
-	DefaultAuthOnFailure   = "retry"
+	DefaultAuthOnFailure   = OnFailureRetry
 	DefaultAuthMessageType = "auth"
 	DefaultAuthTokenField  = "token"
 	DefaultAuthSuccessType = "auth_success"
@@ -139,7 +139,7 @@ const (
 const (
 	DefaultQueueMaxMessages = 10000
 	DefaultQueueMaxBytes    = 16 * MiB
-	DefaultQueueOverflow    = "reject"
+	DefaultQueueOverflow    = OverflowReject
 	DefaultQueueTTL         = time.Duration(0) // never expire
 	DefaultQueueDurable     = false
 )
@@ -148,7 +148,7 @@ const (
 const (
 	DefaultFallbackInterval            = 5 * time.Second
 	DefaultFallbackMaxInterval         = 60 * time.Second
-	DefaultFallbackJitter              = "equal"
+	DefaultFallbackJitter              = JitterEqual
 	DefaultFallbackTimeout             = 10 * time.Second
 	DefaultFallbackCursorParam         = "since"
 	DefaultFallbackShape               = "auto"

@@ -50,7 +50,7 @@ func (c *Config) CheckEnvironment() error {
 	}
 	for _, s := range c.Streams {
 		key := fmt.Sprintf("stream %q", s.Name)
-		if s.Auth.Mode != "" && s.Auth.Mode != "none" {
+		if s.Auth.Mode.SendsToken() {
 			token(add, key+" auth", s.Auth.TokenEnv, s.Auth.TokenFile)
 		}
 		tlsFiles(add, key+" tls", s.TLS)

@@ -47,7 +47,7 @@ type BackoffConfig struct {
 	InitialDelay Duration `toml:"initial_delay"` // Default: 1s.
 	MaxDelay     Duration `toml:"max_delay"`     // Default: 30s.
 	Multiplier   float64  `toml:"multiplier"`    // Default: 2.
-	Jitter       string   `toml:"jitter"`        // "none", "full", "equal", or a duration for additive. Default: equal.
+	Jitter       Jitter   `toml:"jitter"`        // "none", "full", "equal", or a duration for additive. Default: equal.
 }
 
 // SinkConfig is one named output. Kind picks which of the kind-specific fields apply.
@@ -227,31 +227,31 @@ type ReconnectConfig struct {
 
 // HeartbeatConfig decides how dead and half-open links are detected.
 type HeartbeatConfig struct {
-	Mode          string   `toml:"mode"`            // message|control|both|off. Default: message.
-	Interval      Duration `toml:"interval"`        // Default: 15s.
-	Timeout       Duration `toml:"timeout"`         // no pong for this long = dead. Default: 10s.
-	AnyFrameAlive bool     `toml:"any_frame_alive"` // inbound events count as a pong. Default: true.
-	StaleAfter    Duration `toml:"stale_after"`     // no event for this long: resubscribe, then reconnect. 0 = off.
-	PingType      string   `toml:"ping_type"`       // Default: ping.
-	PongType      string   `toml:"pong_type"`       // Default: pong.
-	PingMessage   string   `toml:"ping_message"`    // sent instead of {"type":<ping_type>}: any JSON or text. Default: "".
-	PongMessage   string   `toml:"pong_message"`    // a frame with exactly this text is a pong too. Default: "".
+	Mode          HeartbeatMode `toml:"mode"`            // message|control|both|off. Default: message.
+	Interval      Duration      `toml:"interval"`        // Default: 15s.
+	Timeout       Duration      `toml:"timeout"`         // no pong for this long = dead. Default: 10s.
+	AnyFrameAlive bool          `toml:"any_frame_alive"` // inbound events count as a pong. Default: true.
+	StaleAfter    Duration      `toml:"stale_after"`     // no event for this long: resubscribe, then reconnect. 0 = off.
+	PingType      string        `toml:"ping_type"`       // Default: ping.
+	PongType      string        `toml:"pong_type"`       // Default: pong.
+	PingMessage   string        `toml:"ping_message"`    // sent instead of {"type":<ping_type>}: any JSON or text. Default: "".
+	PongMessage   string        `toml:"pong_message"`    // a frame with exactly this text is a pong too. Default: "".
 }
 
 // AuthConfig authenticates each connection.
 type AuthConfig struct {
-	Mode        string   `toml:"mode"`       // none|message|header|query. Default: none.
-	TokenEnv    string   `toml:"token_env"`  // name of the variable holding the token
-	TokenFile   string   `toml:"token_file"` // read at every connect; relative paths try $CREDENTIALS_DIRECTORY first
-	Header      string   `toml:"header"`     // Default: Authorization.
-	Scheme      string   `toml:"scheme"`     // prefix in the header value. Default: Bearer.
-	QueryParam  string   `toml:"query_param"`
-	Timeout     Duration `toml:"timeout"`      // wait for auth_success (connection_ack, namespace connect). Default: 10s.
-	OnFailure   string   `toml:"on_failure"`   // retry (at max_delay) | stop. Default: retry.
-	MessageType string   `toml:"message_type"` // Default: auth.
-	TokenField  string   `toml:"token_field"`  // Default: token.
-	SuccessType string   `toml:"success_type"` // Default: auth_success.
-	FailureType string   `toml:"failure_type"` // Default: auth_failed.
+	Mode        AuthMode      `toml:"mode"`       // none|message|header|query. Default: none.
+	TokenEnv    string        `toml:"token_env"`  // name of the variable holding the token
+	TokenFile   string        `toml:"token_file"` // read at every connect; relative paths try $CREDENTIALS_DIRECTORY first
+	Header      string        `toml:"header"`     // Default: Authorization.
+	Scheme      string        `toml:"scheme"`     // prefix in the header value. Default: Bearer.
+	QueryParam  string        `toml:"query_param"`
+	Timeout     Duration      `toml:"timeout"`      // wait for auth_success (connection_ack, namespace connect). Default: 10s.
+	OnFailure   AuthOnFailure `toml:"on_failure"`   // retry (at max_delay) | stop. Default: retry.
+	MessageType string        `toml:"message_type"` // Default: auth.
+	TokenField  string        `toml:"token_field"`  // Default: token.
+	SuccessType string        `toml:"success_type"` // Default: auth_success.
+	FailureType string        `toml:"failure_type"` // Default: auth_failed.
 }
 
 // CursorConfig enables resume: the last value of Field is persisted and sent back on subscribe.
@@ -272,7 +272,7 @@ type CursorConfig struct {
 type QueueConfig struct {
 	MaxMessages int      `toml:"max_messages"` // Default: 10000.
 	MaxBytes    Size     `toml:"max_bytes"`    // Default: 16MiB.
-	Overflow    string   `toml:"overflow"`     // reject|drop_oldest|drop_newest. Default: reject.
+	Overflow    Overflow `toml:"overflow"`     // reject|drop_oldest|drop_newest. Default: reject.
 	TTL         Duration `toml:"ttl"`          // 0 = messages never expire.
 	Durable     bool     `toml:"durable"`      // bbolt under state_dir. Default: false.
 }
@@ -284,7 +284,7 @@ type FallbackConfig struct {
 	Headers             map[string]string `toml:"headers"`
 	Interval            Duration          `toml:"interval"`              // Default: 5s.
 	MaxInterval         Duration          `toml:"max_interval"`          // cap of the error backoff. Default: 60s.
-	Jitter              string            `toml:"jitter"`                // as BackoffConfig.Jitter. Default: equal.
+	Jitter              Jitter            `toml:"jitter"`                // as BackoffConfig.Jitter. Default: equal.
 	Timeout             Duration          `toml:"timeout"`               // per request. Default: 10s.
 	CursorParam         string            `toml:"cursor_param"`          // Default: since.
 	Shape               string            `toml:"shape"`                 // auto|envelope|array|object. Default: auto.

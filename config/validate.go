@@ -32,6 +32,15 @@ func (c *checker) add(s scope, key, format string, args ...any) {
 	c.errs = append(c.errs, &Error{Key: name, Msg: fmt.Sprintf(format, args...), path: path})
 }
 
+// oneOfMode is checker.oneOf for a named mode type (see modes.go).
+func oneOfMode[T ~string](c *checker, s scope, key string, val T, allowed ...T) {
+	words := make([]string, len(allowed))
+	for i, a := range allowed {
+		words[i] = string(a)
+	}
+	c.oneOf(s, key, string(val), words...)
+}
+
 func (c *checker) oneOf(s scope, key, val string, allowed ...string) {
 	for _, a := range allowed {
 		if val == a {
@@ -70,9 +79,9 @@ func redactURLError(err error) error {
 	return err
 }
 
-func (c *checker) jitter(s scope, key, j string) {
+func (c *checker) jitter(s scope, key string, j Jitter) {
 	switch j {
-	case "none", "full", "equal":
+	case JitterNone, JitterFull, JitterEqual:
 		return
 	}
 	var d Duration
@@ -372,12 +381,12 @@ func (ck *checker) stream(sc scope, s StreamConfig, sinks map[string]int) {
 	}
 
 	hb := s.Heartbeat
-	ck.oneOf(sc, "heartbeat.mode", hb.Mode, "message", "control", "both", "off")
-	if hb.Mode != "off" {
+	oneOfMode(ck, sc, "heartbeat.mode", hb.Mode, HeartbeatMessage, HeartbeatControl, HeartbeatBoth, HeartbeatOff)
+	if hb.Mode != HeartbeatOff {
 		ck.positive(sc, "heartbeat.interval", hb.Interval)
 		ck.positive(sc, "heartbeat.timeout", hb.Timeout)
 	}
-	if hb.Mode == "message" || hb.Mode == "both" {
+	if hb.Mode.Messages() {
 		if hb.PingType == "" {
 			ck.add(sc, "heartbeat.ping_type", "must not be empty in mode %q", hb.Mode)
 		}
@@ -387,15 +396,15 @@ func (ck *checker) stream(sc scope, s StreamConfig, sinks map[string]int) {
 	}
 
 	a := s.Auth
-	ck.oneOf(sc, "auth.mode", a.Mode, "none", "message", "header", "query")
-	if a.Mode == "message" || a.Mode == "header" || a.Mode == "query" {
+	oneOfMode(ck, sc, "auth.mode", a.Mode, AuthNone, AuthMessage, AuthHeader, AuthQuery)
+	if a.Mode.SendsToken() {
 		if a.TokenEnv == "" && a.TokenFile == "" {
 			ck.add(sc, "auth", "mode %q needs token_env or token_file", a.Mode)
 		}
-		ck.oneOf(sc, "auth.on_failure", a.OnFailure, "retry", "stop")
+		oneOfMode(ck, sc, "auth.on_failure", a.OnFailure, OnFailureRetry, OnFailureStop)
 	}
 	switch a.Mode {
-	case "message":
+	case AuthMessage:
 		ck.positive(sc, "auth.timeout", a.Timeout)
 		for _, f := range []struct{ key, v string }{
 			{"message_type", a.MessageType}, {"token_field", a.TokenField},
@@ -405,11 +414,11 @@ func (ck *checker) stream(sc scope, s StreamConfig, sinks map[string]int) {
 				ck.add(sc, "auth."+f.key, `must not be empty in mode "message"`)
 			}
 		}
-	case "header":
+	case AuthHeader:
 		if a.Header == "" {
 			ck.add(sc, "auth.header", `must not be empty in mode "header"`)
 		}
-	case "query":
+	case AuthQuery:
 		if a.QueryParam == "" {
 			ck.add(sc, "auth.query_param", `is required in mode "query"`)
 		}
@@ -435,7 +444,7 @@ func (ck *checker) stream(sc scope, s StreamConfig, sinks map[string]int) {
 	if q.MaxBytes <= 0 {
 		ck.add(sc, "queue.max_bytes", "must be greater than 0")
 	}
-	ck.oneOf(sc, "queue.overflow", q.Overflow, "reject", "drop_oldest", "drop_newest")
+	oneOfMode(ck, sc, "queue.overflow", q.Overflow, OverflowReject, OverflowDropOldest, OverflowDropNewest)
 
 	if fb := s.Fallback; fb != nil {
 		ck.url(sc, "fallback.poll_url", fb.PollURL, "https", "http")
@@ -498,7 +507,7 @@ func (ck *checker) framing(sc scope, s StreamConfig) {
 			ck.add(sc, "ack.message", "socket.io acknowledges the events that ask for it by itself; leave ack.message empty")
 		}
 	}
-	if s.Protocol != "json" && s.Auth.Mode == "message" && s.Auth.TokenField == "" {
+	if s.Protocol != "json" && s.Auth.Mode == AuthMessage && s.Auth.TokenField == "" {
 		ck.add(sc, "auth.token_field", "must not be empty: it names the token in the %s payload", s.Protocol)
 	}
 }

@@ -148,7 +148,7 @@ func (c *Codec) Hello(token string) ([]byte, bool) {
 	case SocketIO:
 		return nil, true // the server speaks first (open), then Connect
 	}
-	if a.Mode != "message" {
+	if a.Mode != config.AuthMessage {
 		return nil, false
 	}
 	msg, _ := json.Marshal(map[string]string{"type": a.MessageType, a.TokenField: token})
@@ -294,7 +294,7 @@ type Decoder struct {
 // Decoder makes a reader's decoder.
 func (c *Codec) Decoder() *Decoder {
 	f, _ := newFramer(c.cfg) // checked in New
-	d := &Decoder{c: c, framer: f, auth: c.proto == JSON && c.cfg.Auth.Mode == "message",
+	d := &Decoder{c: c, framer: f, auth: c.proto == JSON && c.cfg.Auth.Mode == config.AuthMessage,
 		texts: c.cfg.Heartbeat.PongMessage != ""}
 	for _, a := range c.answers {
 		d.texts = d.texts || a.text != ""

@@ -9,13 +9,6 @@ import (
 	"holdfast/config"
 )
 
-// Overflow policies (config.QueueConfig.Overflow). "" means OverflowReject.
-const (
-	OverflowReject     = "reject"
-	OverflowDropOldest = "drop_oldest"
-	OverflowDropNewest = "drop_newest"
-)
-
 // Item is one queued message. ID 0 is never used for a stored item: messages refused by
 // drop_newest are reported with ID 0.
 type Item struct {
@@ -50,7 +43,7 @@ type PushResult struct {
 type Queue struct {
 	maxMessages int
 	maxBytes    int64
-	overflow    string
+	overflow    config.Overflow
 	ttl         time.Duration // 0: never expire
 	store       Store         // nil: memory only
 
@@ -83,8 +76,8 @@ func New(cfg config.QueueConfig, store Store) (*Queue, error) {
 	}
 	switch q.overflow {
 	case "":
-		q.overflow = OverflowReject
-	case OverflowReject, OverflowDropOldest, OverflowDropNewest:
+		q.overflow = config.OverflowReject
+	case config.OverflowReject, config.OverflowDropOldest, config.OverflowDropNewest:
 	default:
 		return nil, fmt.Errorf("new queue: unknown overflow %q", cfg.Overflow)
 	}
@@ -174,12 +167,12 @@ func (q *Queue) PushAll(reqs [][][]byte, now time.Time) ([]PushResult, error) {
 		if r.Err != nil {
 			continue
 		}
-		if q.overflow == OverflowReject && (cnt+len(msgs) > q.maxMessages || size+total > q.maxBytes) {
+		if q.overflow == config.OverflowReject && (cnt+len(msgs) > q.maxMessages || size+total > q.maxBytes) {
 			r.Err = fmt.Errorf("push %d messages (%d bytes) onto %d (%d bytes): %w", len(msgs), total, cnt, size, ErrFull)
 			continue
 		}
 		for mi, m := range msgs {
-			if q.overflow == OverflowDropNewest && !fits(len(m)) {
+			if q.overflow == config.OverflowDropNewest && !fits(len(m)) {
 				for _, m := range msgs[mi:] { // this one and every newer one
 					r.Dropped = append(r.Dropped, Item{Data: m, At: now})
 				}

@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 
 var t0 = time.Unix(1_700_000_000, 0)
 
-func qcfg(maxMessages int, maxBytes int64, overflow string, ttl time.Duration) config.QueueConfig {
+func qcfg(maxMessages int, maxBytes int64, overflow config.Overflow, ttl time.Duration) config.QueueConfig {
 	return config.QueueConfig{MaxMessages: maxMessages, MaxBytes: config.Size(maxBytes), Overflow: overflow, TTL: config.Duration{Duration: ttl}}
 }
 

@@ -65,18 +65,18 @@ func (b Backoff) Capped(attempt int) time.Duration {
 	return time.Duration(d)
 }
 
-// ParseJitter builds the Jitter a config names: "none", "full" (uniform[0,d]), "equal"
+// ParseJitter builds the Jitter a config names: none, full (uniform[0,d]), equal
 // (d/2 + uniform[0,d/2]) or a duration to add uniform[0, duration). "" means equal.
-func ParseJitter(mode string, draw Rand) (Jitter, error) {
+func ParseJitter(mode config.Jitter, draw Rand) (Jitter, error) {
 	switch mode {
-	case "", "equal":
+	case "", config.JitterEqual:
 		return func(d time.Duration) time.Duration { return d/2 + draw(d/2+1) }, nil
-	case "full":
+	case config.JitterFull:
 		return func(d time.Duration) time.Duration { return draw(d + 1) }, nil
-	case "none":
+	case config.JitterNone:
 		return nil, nil
 	}
-	extra, err := time.ParseDuration(mode)
+	extra, err := time.ParseDuration(string(mode))
 	if err != nil || extra < 0 {
 		return nil, fmt.Errorf("jitter %q: want none, full, equal or a duration", mode)
 	}

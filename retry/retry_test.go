@@ -53,13 +53,13 @@ func TestBackoffMultiplier(t *testing.T) {
 }
 
 func TestJitterModes(t *testing.T) {
-	cfg := func(j string) config.BackoffConfig {
+	cfg := func(j config.Jitter) config.BackoffConfig {
 		return config.BackoffConfig{InitialDelay: config.Duration{Duration: time.Second},
 			MaxDelay: config.Duration{Duration: 8 * time.Second}, Multiplier: 2, Jitter: j}
 	}
 	for _, tt := range []struct {
 		name    string
-		jitter  string
+		jitter  config.Jitter
 		frac    float64 // what the injected randomness draws, as a fraction of its range
 		attempt int
 		want    time.Duration
@@ -95,8 +95,8 @@ func TestJitterModes(t *testing.T) {
 func TestJitterSpreadsClientsAtTheCap(t *testing.T) {
 	const clients = 10000
 	const bucket = 100 * time.Millisecond
-	for _, mode := range []string{"equal", "full", "5s"} {
-		t.Run(mode, func(t *testing.T) {
+	for _, mode := range []config.Jitter{config.JitterEqual, config.JitterFull, "5s"} {
+		t.Run(string(mode), func(t *testing.T) {
 			b, err := retry.FromConfig(config.BackoffConfig{InitialDelay: config.Duration{Duration: time.Second},
 				MaxDelay: config.Duration{Duration: 30 * time.Second}, Multiplier: 2, Jitter: mode}, seededRand(7))
 			if err != nil {

@@ -54,7 +54,7 @@ type reconnect struct {
 // newReconnect builds the policy of sc; draw is the jitter's randomness.
 func newReconnect(sc config.StreamConfig, draw retry.Rand) (*reconnect, error) {
 	b, err := retry.FromConfig(sc.Reconnect.BackoffConfig, draw)
-	r := &reconnect{cfg: sc.Reconnect, stopOnAuth: sc.Auth.OnFailure == "stop", backoff: b,
+	r := &reconnect{cfg: sc.Reconnect, stopOnAuth: sc.Auth.OnFailure == config.OnFailureStop, backoff: b,
 		fallback: sc.Fallback != nil, probeEvery: sc.Reconnect.MaxDelay.Duration}
 	if sc.Fallback != nil {
 		r.probeEvery = sc.Fallback.RetryWebsocketEvery.Duration

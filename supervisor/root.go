@@ -54,6 +54,7 @@ type pendingReload struct {
 // RootProps builds the daemon root. Streams report their state to it, so env.Status is set to
 // the root itself.
 func RootProps(env actors.Env, cfg RootConfig) *actor.Props {
+	mustHaveMetrics(env)
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &Root{log: env.Named("root"), env: env, cfg: cfg, streams: map[string]StreamConfig{},
 			status: map[string]*messages.StreamStatus{}, notReady: map[string]string{}, stopping: map[string]*StreamConfig{}}
@@ -200,11 +201,9 @@ func (r *Root) checkAllFailed() {
 }
 
 func (r *Root) startStream(ctx actor.Context, sc StreamConfig) {
-	if r.env.Metrics != nil {
-		r.env.Metrics.InitStream(sc.Stream.Name, sc.Stream.Fallback != nil)
-		r.env.Metrics.QueueMax.WithLabelValues(sc.Stream.Name).Set(float64(sc.Stream.Queue.MaxMessages))
-		r.env.Metrics.QueueMaxB.WithLabelValues(sc.Stream.Name).Set(float64(sc.Stream.Queue.MaxBytes))
-	}
+	r.env.Metrics.InitStream(sc.Stream.Name, sc.Stream.Fallback != nil)
+	r.env.Metrics.QueueMax.WithLabelValues(sc.Stream.Name).Set(float64(sc.Stream.Queue.MaxMessages))
+	r.env.Metrics.QueueMaxB.WithLabelValues(sc.Stream.Name).Set(float64(sc.Stream.Queue.MaxBytes))
 	run := sc // kept apart from r.streams, so a new shutdown_timeout alone restarts nothing
 	run.Drain = r.cfg.Config.Daemon.ShutdownTimeout.Duration / 2
 	if _, err := ctx.SpawnNamed(actors.Supervised(StreamProps(r.env, run)), sc.Stream.Name); err != nil {
@@ -232,9 +231,7 @@ func (r *Root) stopped(ctx actor.Context, who *actor.PID) {
 	delete(r.stopping, name)
 	delete(r.streams, name)
 	delete(r.status, name)
-	if r.env.Metrics != nil {
-		r.env.Metrics.DeleteStream(name)
-	}
+	r.env.Metrics.DeleteStream(name)
 	if then != nil {
 		r.startStream(ctx, *then)
 	}
@@ -329,6 +326,14 @@ func StreamConfigs(cfg *config.Config, stdout io.Writer) []StreamConfig {
 	return out
 }
 
+// mustHaveMetrics stops a caller that builds a tree without metrics: every actor below counts
+// into env.Metrics without checking for nil.
+func mustHaveMetrics(env actors.Env) {
+	if env.Metrics == nil {
+		panic("supervisor: actors.Env.Metrics is required")
+	}
+}
+
 // StatusTimeout bounds a status request to the root (control API, watchdog).
 const StatusTimeout = 2 * time.Second
 
@@ -347,11 +352,10 @@ func (r *Root) armHealth(ctx actor.Context) {
 // readiness once: at warn with the reasons, at info when it is ready again.
 func (r *Root) checkHealth() {
 	for _, row := range r.snapshot().Streams {
-		if m := r.env.Metrics; m != nil {
-			m.StreamReady.WithLabelValues(row.Stream).Set(boolGauge(row.Ready))
-			for _, sk := range row.Sinks {
-				m.SinkHealthy.WithLabelValues(row.Stream, sk.Sink).Set(boolGauge(sk.State != SinkUnhealthy))
-			}
+		m := r.env.Metrics
+		m.StreamReady.WithLabelValues(row.Stream).Set(boolGauge(row.Ready))
+		for _, sk := range row.Sinks {
+			m.SinkHealthy.WithLabelValues(row.Stream, sk.Sink).Set(boolGauge(sk.State != SinkUnhealthy))
 		}
 		// The link's states are logged where they happen; this logs what only health sees:
 		// unhealthy sinks and failing polls, once per change of which ones.

@@ -60,6 +60,7 @@ type (
 
 // StreamProps builds the props of one stream's supervisor.
 func StreamProps(env actors.Env, cfg StreamConfig) *actor.Props {
+	mustHaveMetrics(env)
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &Stream{log: env.Named("stream").With().Str("stream", cfg.Stream.Name).Logger(), env: env, cfg: cfg}
 	})
@@ -169,9 +170,7 @@ func (s *Stream) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child
 	d := s.policy.next(s.env.Clock.Now(), s.polling, f)
 	s.gen = 0
 	stopTimer(&s.promote)
-	if s.env.Metrics != nil {
-		s.env.Metrics.Reconnects.WithLabelValues(s.cfg.Stream.Name).Inc()
-	}
+	s.env.Metrics.Reconnects.WithLabelValues(s.cfg.Stream.Name).Inc()
 	// Timers are armed before the state goes out, so observers can move time.
 	switch d.Action {
 	case Probe: // the poller carries on, and takes the queue back
@@ -269,11 +268,10 @@ func (s *Stream) pollerStopped(ctx actor.Context) {
 // switchMode logs and counts a transport switch and tells the queue where to flush.
 func (s *Stream) switchMode(ctx actor.Context, from, to string) {
 	now := s.env.Clock.Now()
-	if m := s.env.Metrics; m != nil {
-		m.ModeSwitches.WithLabelValues(s.cfg.Stream.Name, from, to).Inc()
-		if !s.modeSince.IsZero() {
-			m.ModeSeconds.WithLabelValues(s.cfg.Stream.Name, from).Add(now.Sub(s.modeSince).Seconds())
-		}
+	m := s.env.Metrics
+	m.ModeSwitches.WithLabelValues(s.cfg.Stream.Name, from, to).Inc()
+	if !s.modeSince.IsZero() {
+		m.ModeSeconds.WithLabelValues(s.cfg.Stream.Name, from).Add(now.Sub(s.modeSince).Seconds())
 	}
 	s.modeSince = now
 	if to == messages.ViaPoll {
@@ -300,10 +298,9 @@ func (s *Stream) setState(state, lastErr string, retryIn time.Duration) {
 		st.LastError, st.LastErrorAt = messages.Printable(lastErr), now // the upstream controls close reasons
 	}
 	s.state = st
-	if m := s.env.Metrics; m != nil {
-		m.SetState(st.Stream, state)
-		m.SetVia(st.Stream, via)
-	}
+	m := s.env.Metrics
+	m.SetState(st.Stream, state)
+	m.SetVia(st.Stream, via)
 	if s.env.Status != nil {
 		snapshot := st
 		s.root.Send(s.env.Status, &snapshot)
