@@ -77,8 +77,8 @@ func (p *pointers) document(doc []byte) messages.Frame {
 		}
 	}
 	if v, ok := p.typ.Find(doc); ok {
-		if s, ok := scalarText(v); ok {
-			f.Type = p.intern(s)
+		if s, ok := p.typeName(v); ok {
+			f.Type = s
 			return f
 		}
 	}
@@ -95,6 +95,21 @@ func (p *pointers) document(doc []byte) messages.Frame {
 		f.Invalid = messages.InvalidObject
 	}
 	return f
+}
+
+// typeName is the type a string or number value names, interned so that a feed's few types
+// are not allocated for every frame.
+func (p *pointers) typeName(v []byte) (string, bool) {
+	if len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v[1:len(v)-1], '\\') < 0 {
+		if n, ok := p.names[string(v[1:len(v)-1])]; ok { // the conversion in a lookup does not allocate
+			return n, true
+		}
+	}
+	s, ok := scalarText(v)
+	if !ok {
+		return "", false
+	}
+	return p.intern(s), true
 }
 
 func (p *pointers) intern(s string) string {

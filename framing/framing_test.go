@@ -67,6 +67,30 @@ func TestPointerFind(t *testing.T) {
 			t.Errorf("Find(%q) = %s, %v; want %s, %v", tt.ptr, got, ok, tt.want, tt.ok)
 		}
 	}
+	// The walk skips what it does not need without decoding it: strings holding brackets,
+	// escapes, nesting and spaces; a repeated key's last value wins, as in ParseFrame.
+	tricky := []byte(` { "a" : "x]}\"{[" , "b":[ {"c":[1,[2,"]"]]} , 3 ] , "k\u0065y" : 5, "d": 1, "d" : {"e" : null} } `)
+	for _, tt := range []struct {
+		ptr, want string
+		ok        bool
+	}{
+		{"/a", `"x]}\"{["`, true},
+		{"/b/0/c/1/1", `"]"`, true},
+		{"/b/1", `3`, true},
+		{"/key", `5`, true},
+		{"/d/e", `null`, true},
+		{"/b/2", "", false},
+		{"/a/0", "", false},
+	} {
+		p, err := ParsePointer(tt.ptr)
+		if err != nil {
+			t.Fatalf("ParsePointer(%q): %v", tt.ptr, err)
+		}
+		got, ok := p.Find(tricky)
+		if ok != tt.ok || string(got) != tt.want {
+			t.Errorf("Find(%q) = %s, %v; want %s, %v", tt.ptr, got, ok, tt.want, tt.ok)
+		}
+	}
 	for _, bad := range []string{"data", "/a~2", "/a~"} {
 		if _, err := ParsePointer(bad); err == nil {
 			t.Errorf("ParsePointer(%q) accepted a bad pointer", bad)

@@ -15,7 +15,8 @@ const Placeholder = "${cursor}"
 // (a JSON number or string; null when there is none) and ${/json/pointer} copies that value
 // of the frame being answered or acknowledged, as raw JSON.
 type Template struct {
-	parts []part
+	parts    []part
+	pointers bool // some placeholder copies a field of the frame
 }
 
 type part struct {
@@ -48,6 +49,7 @@ func ParseTemplate(s string) (*Template, error) {
 				return nil, fmt.Errorf("template: ${%s} is neither ${cursor} nor a JSON pointer", name)
 			}
 			t.parts = append(t.parts, part{ptr: p})
+			t.pointers = true
 		}
 		rest = rest[i+j+1:]
 	}
@@ -57,6 +59,9 @@ func ParseTemplate(s string) (*Template, error) {
 // It reports false when a pointer finds nothing in frame: an ack or answer that cannot be
 // filled is not sent.
 func (t *Template) Fill(frame []byte, cursor string) ([]byte, bool) {
+	if t.pointers && !json.Valid(frame) {
+		return nil, false // a plain-text frame has no fields to copy
+	}
 	var out []byte
 	for _, p := range t.parts {
 		switch {
