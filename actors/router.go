@@ -161,9 +161,6 @@ const maxCachedTypes = metrics.MaxTypesPerStream + 1
 // countEvent counts one event by type without a label lookup per event.
 func (r *Router) countEvent(typ string) {
 	m := r.env.Metrics
-	if m == nil {
-		return
-	}
 	c, ok := r.counters[typ]
 	if !ok {
 		c = m.EventCounter(r.cfg.Stream, typ)
