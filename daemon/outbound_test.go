@@ -157,7 +157,12 @@ func TestKillMidDrainResendsAtMostAWindow(t *testing.T) {
 	}
 
 	h.start()
-	awaitUp(t, up, "every accepted message", func() bool { return up.OutboundLen() > n })
+	// A -race binary on a loaded machine may need far longer than startTimeout for 100,000.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := up.WaitFor(ctx, func() bool { return up.OutboundLen() > n }); err != nil {
+		t.Fatalf("%d of %d messages arrived after the restart: %v", up.OutboundLen(), n+1, err)
+	}
 	var next, dups int
 	awaitUp(t, up, "every accepted message", func() bool {
 		next, dups = delivery(t, up.Outbound())
