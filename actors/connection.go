@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -344,6 +345,10 @@ func (c *Connection) dial(ctx actor.Context) {
 		r := &dialed{gen: gen, sock: sock}
 		if err != nil {
 			r.err = fmt.Errorf("dial %s: %w", host, err)
+			var op *net.OpError
+			if errors.As(err, &op) && op.Op == "dial" {
+				r.err = err // already "dial tcp host:port: …"
+			}
 			if resp != nil {
 				r.status = resp.StatusCode
 				r.hint = retry.RetryAfter(resp.Header, clock.Now(), maxHint)

@@ -105,3 +105,29 @@ func TestUpstreamControlCharactersNeverReachTheTerminal(t *testing.T) {
 		t.Errorf("control api listening logged %d times, want 1", n)
 	}
 }
+
+func TestLogsNameAuthReasonAndDialErrorsOnce(t *testing.T) {
+	h := newHarness(t, false)
+	up := upstream.NewTest(t, upstream.Options{Token: "right-token"})
+	dead := "ws://" + freeAddr(t) + "/ws"
+	h.write(h.header(5*time.Second, "") + h.fileSink("out", "100ms") +
+		streamDef{name: "a", url: up.URL(), sink: "out",
+			tables: "[stream.auth]\nmode = \"message\"\ntoken_env = \"HF_TEST_TOKEN\""}.String() +
+		streamDef{name: "b", url: dead, sink: "out"}.String())
+	p := h.start("HF_TEST_TOKEN=wrong-token")
+	p.waitLog("authentication rejected", 1)
+	p.waitLog("reconnect scheduled", 1)
+	for _, l := range p.logs() {
+		msg, _ := l["message"].(string)
+		errText, _ := l["error"].(string)
+		if msg == "authentication rejected; retrying at max_delay" && !strings.Contains(errText, "upstream refused the token: invalid token") {
+			t.Errorf("auth rejection logged as %q, want the upstream's reason after the colon", errText)
+		}
+		if strings.Contains(errText, "wrong-token") {
+			t.Errorf("a log line holds the token: %v", l)
+		}
+		if l["stream"] == "b" && msg == "reconnect scheduled" && strings.Count(errText, "dial") != 1 {
+			t.Errorf("dial error %q says dial more than once", errText)
+		}
+	}
+}

@@ -327,7 +327,7 @@ func (d *Decoder) Decode(data []byte) Inbound {
 	case d.auth && f.Type == cfg.Auth.SuccessType:
 		return Inbound{Kind: AuthOK}
 	case d.auth && f.Type == cfg.Auth.FailureType:
-		return Inbound{Kind: AuthFailed, Err: errors.New("upstream refused the token")}
+		return Inbound{Kind: AuthFailed, Err: authFailedError(data)}
 	}
 	for _, a := range d.c.answers {
 		if a.typ != "" && a.typ == f.Type {
@@ -361,4 +361,24 @@ func (d *Decoder) byText(data []byte) (Inbound, bool) {
 // bytes to route. Protocol messages do not travel by polling.
 func (d *Decoder) Frame(data []byte) (messages.Frame, []byte) {
 	return d.framer.frame(data)
+}
+
+// maxReason bounds the upstream's reason quoted in an auth failure.
+const maxReason = 200
+
+// authFailedError is the error of an auth failure frame, with the upstream's reason when the
+// frame has one (a string "reason", "message" or "error" field), control characters escaped.
+func authFailedError(data []byte) error {
+	var m map[string]any
+	if json.Unmarshal(data, &m) == nil {
+		for _, k := range []string{"reason", "message", "error"} {
+			if s, ok := m[k].(string); ok && s != "" {
+				if len(s) > maxReason {
+					s = s[:maxReason] + "…"
+				}
+				return fmt.Errorf("upstream refused the token: %s", messages.Printable(s))
+			}
+		}
+	}
+	return errors.New("upstream refused the token")
 }
