@@ -16,7 +16,8 @@ type Inflight struct {
 	mu      sync.Mutex
 	limit   int64
 	used    int64
-	changed chan struct{} // closed and replaced whenever used falls
+	waiting int           // acquires waiting for room
+	changed chan struct{} // closed and replaced when used falls while someone waits
 }
 
 // NewInflight returns a bound of limit bytes; limit <= 0 bounds nothing (nil).
@@ -36,16 +37,19 @@ func (b *Inflight) acquire(n int64, abort <-chan struct{}) {
 	b.mu.Lock()
 	for b.used > 0 && b.used+n > b.limit {
 		ch := b.changed
+		b.waiting++
 		b.mu.Unlock()
+		aborted := false
 		select {
 		case <-ch:
 		case <-abort:
-			b.mu.Lock()
-			b.used += n
-			b.mu.Unlock()
-			return
+			aborted = true
 		}
 		b.mu.Lock()
+		b.waiting--
+		if aborted {
+			break
+		}
 	}
 	b.used += n
 	b.mu.Unlock()
@@ -68,8 +72,10 @@ func (b *Inflight) release(n int64) {
 	}
 	b.mu.Lock()
 	b.used = max(b.used-n, 0)
-	close(b.changed)
-	b.changed = make(chan struct{})
+	if b.waiting > 0 { // no allocation per release while nobody waits
+		close(b.changed)
+		b.changed = make(chan struct{})
+	}
 	b.mu.Unlock()
 }
 
