@@ -264,7 +264,7 @@ func (c *Codec) Ping() []byte {
 func (c *Codec) Outbound(id uint64, data []byte) []byte {
 	switch c.proto {
 	case SocketIO:
-		d := bytes.TrimSpace(data)
+		d := bytes.Trim(data, jsonSpace)
 		if len(d) > 0 && d[0] == '[' {
 			return append([]byte("42"+c.ns), d...)
 		}
@@ -276,7 +276,7 @@ func (c *Codec) Outbound(id uint64, data []byte) []byte {
 	case GraphQL:
 		out := append([]byte(`{"id":"out-`), strconv.FormatUint(id, 10)...)
 		out = append(out, `","type":"subscribe","payload":`...)
-		out = append(out, bytes.TrimSpace(data)...)
+		out = append(out, bytes.Trim(data, jsonSpace)...)
 		return append(out, '}')
 	}
 	return data

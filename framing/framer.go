@@ -57,7 +57,7 @@ func newFramer(sc config.StreamConfig) (framer, error) {
 }
 
 func (p *pointers) frame(data []byte) (messages.Frame, []byte) {
-	doc := bytes.TrimSpace(data)
+	doc := bytes.Trim(data, jsonSpace)
 	if !json.Valid(doc) {
 		if p.textType == "" {
 			return messages.Frame{Invalid: messages.InvalidJSON}, data

@@ -39,7 +39,7 @@ func ParsePointer(s string) (Pointer, error) {
 // need, and allocates nothing. When a key repeats, the last one wins, as in ParseFrame. The
 // value is a sub-slice of doc.
 func (p Pointer) Find(doc []byte) ([]byte, bool) {
-	cur := bytes.TrimSpace(doc)
+	cur := bytes.Trim(doc, jsonSpace)
 	for _, tok := range p {
 		if len(cur) == 0 {
 			return nil, false
@@ -215,3 +215,6 @@ func scalarText(raw []byte) (string, bool) {
 	}
 	return "", false
 }
+
+// jsonSpace is the whitespace JSON allows around values (bytes.TrimSpace trims more).
+const jsonSpace = " \t\n\r"
