@@ -834,6 +834,14 @@ func readFrame(sock *websocket.Conn, buf []byte) (int, []byte, error) {
 	if err != nil {
 		return 0, buf, err
 	}
+	buf, err = ReadAppend(r, buf)
+	return kind, buf, err
+}
+
+// ReadAppend appends everything r has to buf and returns it, growing buf only when what r
+// holds does not fit (unlike io.ReadAll, which starts small every time). It is the reader's
+// inner loop, exported for the micro benchmark in bench/.
+func ReadAppend(r io.Reader, buf []byte) ([]byte, error) {
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
@@ -841,10 +849,10 @@ func readFrame(sock *websocket.Conn, buf []byte) (int, []byte, error) {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
-			return kind, buf, nil
+			return buf, nil
 		}
 		if err != nil {
-			return kind, buf, err
+			return buf, err
 		}
 	}
 }

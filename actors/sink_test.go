@@ -19,7 +19,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/rs/zerolog"
 
 	"holdfast/actors"
 	"holdfast/actors/actortest"
@@ -39,9 +38,9 @@ type sinkHarness struct {
 
 func newSinkHarness(t *testing.T) *sinkHarness {
 	sys, probe := actortest.NewSystem(t)
-	clock, m := actortest.NewClock(time.Unix(0, 0)), metrics.New()
-	env := actors.Env{Log: zerolog.New(zerolog.NewTestWriter(t)), Clock: clock,
-		Rand: func(time.Duration) time.Duration { return 0 }, Metrics: m}
+	clock := actortest.NewClock(time.Unix(0, 0))
+	env := actortest.Env(t, clock, nil)
+	m := env.Metrics
 	return &sinkHarness{sys: sys, probe: probe, clock: clock, env: env, m: m}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"holdfast/actors"
 	"holdfast/messages"
 	"holdfast/metrics"
 )
@@ -72,8 +73,8 @@ func BenchmarkAppendEnvelope(b *testing.B) {
 }
 
 // BenchmarkReadFrame compares how the reader gets a frame's bytes: gorilla's ReadMessage
-// (io.ReadAll, which starts at 512 B and grows) against reading into a scratch buffer the
-// reader keeps and copying once into an exact-size slice.
+// (io.ReadAll, which starts at 512 B and grows) against the reader's own loop
+// (actors.ReadAppend into a scratch buffer it keeps) and one copy into an exact-size slice.
 func BenchmarkReadFrame(b *testing.B) {
 	for _, n := range sizes {
 		data := frame(n)
@@ -94,30 +95,12 @@ func BenchmarkReadFrame(b *testing.B) {
 			for b.Loop() {
 				r.Reset(data)
 				var err error
-				if scratch, err = readScratch(r, scratch[:0]); err != nil {
+				if scratch, err = actors.ReadAppend(r, scratch[:0]); err != nil {
 					b.Fatal(err)
 				}
 				_ = bytes.Clone(scratch)
 			}
 		})
-	}
-}
-
-// readScratch appends everything r has to buf, growing it only when a frame is larger than
-// any before: the alternative to io.ReadAll measured above.
-func readScratch(r io.Reader, buf []byte) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
 	}
 }
 

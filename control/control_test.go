@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
+	"holdfast/actors/actortest"
 	"holdfast/config"
 	"holdfast/messages"
 	"holdfast/metrics"
@@ -243,7 +244,7 @@ func TestListenErrors(t *testing.T) {
 
 func TestBearerToken(t *testing.T) {
 	const token = "s3cret-token"
-	logs := &syncWriter{}
+	logs := &actortest.Buffer{}
 	s, c := start(t, config.ControlConfig{}, token, newFake("a"), metrics.New(), logs)
 	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/v1/streams"} {
 		for _, tt := range []struct {
@@ -549,24 +550,6 @@ func TestParseBodyLineNumbers(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncWriter lets the server's goroutines log into a buffer the test reads.
-type syncWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
 
 func TestUnauthorizedRequestsLogRateLimited(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"holdfast/actors/actortest"
 	"holdfast/config"
 	"holdfast/control"
 	"holdfast/upstream"
@@ -299,30 +300,12 @@ func (h *harness) call(method, path, token, contentType, body string) (int, stri
 	return resp.StatusCode, string(data)
 }
 
-// lockedBuffer collects a child's output; exec's copying goroutine writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // proc is a running `holdfast run`. It is killed (if still running) in t.Cleanup.
 type proc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	stdout lockedBuffer
-	stderr lockedBuffer
+	stdout actortest.Buffer
+	stderr actortest.Buffer
 	done   chan struct{} // closed once Wait returned; cmd.ProcessState is set then
 }
 

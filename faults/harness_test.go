@@ -22,9 +22,7 @@ import (
 
 	"holdfast/actors"
 	"holdfast/actors/actortest"
-	"holdfast/config"
 	"holdfast/messages"
-	"holdfast/metrics"
 	"holdfast/supervisor"
 	"holdfast/upstream"
 )
@@ -90,36 +88,14 @@ func testSeed(t *testing.T) uint64 {
 // proxyURL is the stream's URL: the proxy's address with the upstream's path.
 func (r *rig) proxyURL() string { return "ws://" + r.proxy.Listen + "/ws" }
 
-// streamTOML is one stream "s1" through the proxy, with the cursor on seq and short
-// reconnect delays, routing every type to the file sink "events"; frames that cannot be
-// routed go to "rejects", which must stay empty. heartbeat is the body of [stream.heartbeat].
-const streamTOML = `
-[daemon]
-state_dir = %q
-
-[[sink]]
-name = "events"
-kind = "file"
-path = %q
-flush_interval = "10ms"
-
-[[sink]]
-name = "rejects"
-kind = "file"
-path = %q
-flush_interval = "10ms"
-
-[[stream]]
-name = "s1"
-url = %q
-dead_letter = "rejects"
+// streamKeys and streamTables make the rig's stream (actortest.Stream) go through the proxy
+// with short timeouts, the cursor on seq and short reconnect delays; frames that cannot be
+// routed go to "rejects", which must stay empty. start appends the body of [stream.heartbeat].
+const (
+	streamKeys = `
 handshake_timeout = "500ms"
-write_timeout = "2s"
-  [[stream.subscribe]]
-  message = { type = "subscribe", channel = "processing" }
-  [[stream.route]]
-  type = "*"
-  sinks = ["events"]
+write_timeout = "2s"`
+	streamTables = `
   [stream.reconnect]
   initial_delay = "50ms"
   max_delay = "500ms"
@@ -128,27 +104,18 @@ write_timeout = "2s"
   field = "seq"
   subscribe_key = "since"
   [stream.heartbeat]
-%s
 `
+)
 
 // start spawns the stream with heartbeat settings (TOML lines) and stops it, draining, in
 // t.Cleanup before the proxy and the upstream go.
 func (r *rig) start(heartbeat string) {
 	r.t.Helper()
-	src := fmt.Sprintf(streamTOML, r.dir, r.path("events.jsonl"), r.path("rejects.jsonl"), r.proxyURL(), heartbeat)
-	cfg, err := config.Parse([]byte(src), "faults.toml")
-	if err != nil {
-		r.t.Fatalf("test config: %v", err)
-	}
-	scs := supervisor.StreamConfigs(cfg, os.Stdout)
-	env := actors.Env{Log: zerolog.New(zerolog.NewTestWriter(r.t)).Level(zerolog.InfoLevel),
-		Clock: actors.SystemClock{}, Rand: func(time.Duration) time.Duration { return 0 },
-		Status: r.probe.PID, Metrics: metrics.New()}
-	pid, err := r.sys.Root.SpawnNamed(supervisor.StreamProps(env, scs[0]), "s1")
-	if err != nil {
-		r.t.Fatalf("spawn stream: %v", err)
-	}
-	r.t.Cleanup(func() { _ = r.sys.Root.StopFuture(pid).Wait() })
+	cfg := actortest.Stream{Dir: r.dir, URL: r.proxyURL(), Keys: streamKeys, Subscribe: true,
+		Tables: streamTables + heartbeat}.Config(r.t)
+	env := actortest.Env(r.t, actors.SystemClock{}, r.probe.PID)
+	env.Log = env.Log.Level(zerolog.InfoLevel)
+	actortest.SpawnNamed(r.t, r.sys, supervisor.StreamProps(env, supervisor.StreamConfigs(cfg, os.Stdout)[0]), "s1")
 }
 
 func (r *rig) path(name string) string { return filepath.Join(r.dir, name) }

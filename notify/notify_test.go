@@ -1,7 +1,6 @@
 package notify_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -10,13 +9,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
+	"holdfast/actors/actortest"
 	"holdfast/notify"
 )
 
@@ -58,29 +57,11 @@ func expect(t *testing.T, conn *net.UnixConn, want ...string) {
 	}
 }
 
-// lockedBuffer collects log output written from more than one goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestNotifierSendsInOrderAndWatchdogFollowsProbe(t *testing.T) {
 	conn := listen(t)
 	t.Setenv("WATCHDOG_USEC", "100000") // 100ms: the probe gets 50ms
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
-	logs := &lockedBuffer{}
+	logs := &actortest.Buffer{}
 	n := notify.New(zerolog.New(logs))
 	if got, want := n.WatchdogInterval(), 100*time.Millisecond; got != want {
 		t.Fatalf("WatchdogInterval() = %v, want %v", got, want)
@@ -145,7 +126,7 @@ func TestNotifierReloadingAndStopping(t *testing.T) {
 func TestNotifierWithoutSocketIsNoop(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", "")
 	t.Setenv("WATCHDOG_USEC", "100000")
-	logs := &lockedBuffer{}
+	logs := &actortest.Buffer{}
 	n := notify.New(zerolog.New(logs))
 	n.Ready()
 	n.Reloading()
@@ -163,7 +144,7 @@ func TestNotifierWithoutSocketIsNoop(t *testing.T) {
 
 func TestNotifierSendFailureWarnsOnce(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", filepath.Join(t.TempDir(), "absent.sock"))
-	logs := &lockedBuffer{}
+	logs := &actortest.Buffer{}
 	n := notify.New(zerolog.New(logs))
 	n.Ready()
 	n.Status("a")

@@ -1,10 +1,8 @@
 package supervisor_test
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -127,48 +125,17 @@ func (c *feedConn) Recv(within time.Duration) (string, bool) {
 	}
 }
 
-// feedTOML is one stream "s1" on url routing every type to the file sink "events" and
-// rejects to "rejects"; extra goes inside the stream.
-const feedTOML = `
-[daemon]
-state_dir = %q
-
-[[sink]]
-name = "events"
-kind = "file"
-path = %q
-flush_interval = "10ms"
-
-[[sink]]
-name = "rejects"
-kind = "file"
-path = %q
-flush_interval = "10ms"
-
-[[stream]]
-name = "s1"
-url = %q
-dead_letter = "rejects"
-%s
-  [[stream.route]]
-  type = "*"
-  sinks = ["events"]
-`
-
 // newFeedHarness is a harness (actor system, probe, state dir) whose upstream is a feed.
 func newFeedHarness(t *testing.T) *harness {
 	sys, probe := actortest.NewSystem(t)
 	return &harness{t: t, sys: sys, probe: probe, dir: t.TempDir(), m: metrics.New()}
 }
 
+// feedConfig is the stream rig (actortest.Stream) on url; extra goes inside the stream,
+// before its route.
 func (h *harness) feedConfig(url, extra string) *config.Config {
 	h.t.Helper()
-	src := fmt.Sprintf(feedTOML, h.dir, filepath.Join(h.dir, "events.jsonl"), filepath.Join(h.dir, "rejects.jsonl"), url, extra)
-	cfg, err := config.Parse([]byte(src), "test.toml")
-	if err != nil {
-		h.t.Fatalf("test config: %v", err)
-	}
-	return cfg
+	return actortest.Stream{Dir: h.dir, URL: url, Keys: extra}.Config(h.t)
 }
 
 // await waits until cond holds, failing after within: the end-to-end tests run next to

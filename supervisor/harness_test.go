@@ -57,44 +57,11 @@ func newClockedHarness(t *testing.T, opts upstream.Options) (*harness, *actortes
 	return h, clock
 }
 
-// baseTOML is one stream "s1" routing every type to the file sink "events"; rejects go to
-// the file sink "rejects". extra is appended inside the stream (sub-tables) or after it.
-const baseTOML = `
-[daemon]
-state_dir = %q
-
-[[sink]]
-name = "events"
-kind = "file"
-path = %q
-flush_interval = "10ms"
-
-[[sink]]
-name = "rejects"
-kind = "file"
-path = %q
-flush_interval = "10ms"
-
-[[stream]]
-name = "s1"
-url = %q
-dead_letter = "rejects"
-  [[stream.subscribe]]
-  message = { type = "subscribe", channel = "processing" }
-  [[stream.route]]
-  type = "*"
-  sinks = ["events"]
-%s
-`
-
+// config is the stream rig (actortest.Stream) on the harness's upstream, subscribing; extra
+// is appended after the stream (its sub-tables, more sinks).
 func (h *harness) config(extra string) *config.Config {
 	h.t.Helper()
-	src := fmt.Sprintf(baseTOML, h.dir, h.path("events.jsonl"), h.path("rejects.jsonl"), h.up.URL(), extra)
-	cfg, err := config.Parse([]byte(src), "test.toml")
-	if err != nil {
-		h.t.Fatalf("test config: %v", err)
-	}
-	return cfg
+	return actortest.Stream{Dir: h.dir, URL: h.up.URL(), Subscribe: true, Tables: extra}.Config(h.t)
 }
 
 func (h *harness) path(name string) string { return filepath.Join(h.dir, name) }
@@ -104,12 +71,19 @@ func (h *harness) env() actors.Env {
 	if clock == nil {
 		clock = actors.SystemClock{}
 	}
-	return actors.Env{Log: zerolog.New(zerolog.NewTestWriter(h.t)).Level(zerolog.DebugLevel), Clock: clock,
-		Rand: func(time.Duration) time.Duration { return 0 }, Status: h.probe.PID, Metrics: h.m}
+	env := actortest.Env(h.t, clock, h.probe.PID)
+	env.Metrics = h.m
+	return env
 }
 
 // startStream spawns the stream of cfg named name and stops it (draining) in t.Cleanup.
 func (h *harness) startStream(cfg *config.Config, name string) *actor.PID {
+	h.t.Helper()
+	return h.spawnStream(h.env(), cfg, name)
+}
+
+// spawnStream spawns the stream of cfg named name with env; it stops, draining, in t.Cleanup.
+func (h *harness) spawnStream(env actors.Env, cfg *config.Config, name string) *actor.PID {
 	h.t.Helper()
 	var sc supervisor.StreamConfig
 	for _, s := range supervisor.StreamConfigs(cfg, os.Stdout) {
@@ -117,12 +91,7 @@ func (h *harness) startStream(cfg *config.Config, name string) *actor.PID {
 			sc = s
 		}
 	}
-	pid, err := h.sys.Root.SpawnNamed(supervisor.StreamProps(h.env(), sc), name)
-	if err != nil {
-		h.t.Fatalf("spawn stream: %v", err)
-	}
-	h.t.Cleanup(func() { _ = h.sys.Root.StopFuture(pid).Wait() })
-	return pid
+	return actortest.SpawnNamed(h.t, h.sys, supervisor.StreamProps(env, sc), name)
 }
 
 // expectState waits for the stream to report state.
@@ -409,41 +378,12 @@ func (h *harness) lastState() *messages.StreamState {
 	return last
 }
 
-// syncBuffer is a log sink that tests read while actors write.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startStreamLogged is startStream with the stream's logs also written to the returned
 // buffer, so a test can check what an operator would read.
-func (h *harness) startStreamLogged(cfg *config.Config, name string) (*actor.PID, *syncBuffer) {
+func (h *harness) startStreamLogged(cfg *config.Config, name string) (*actor.PID, *actortest.Buffer) {
 	h.t.Helper()
-	logs := &syncBuffer{}
+	logs := &actortest.Buffer{}
 	env := h.env()
 	env.Log = zerolog.New(io.MultiWriter(zerolog.NewTestWriter(h.t), logs)).Level(zerolog.DebugLevel)
-	var sc supervisor.StreamConfig
-	for _, s := range supervisor.StreamConfigs(cfg, os.Stdout) {
-		if s.Stream.Name == name {
-			sc = s
-		}
-	}
-	pid, err := h.sys.Root.SpawnNamed(supervisor.StreamProps(env, sc), name)
-	if err != nil {
-		h.t.Fatalf("spawn stream: %v", err)
-	}
-	h.t.Cleanup(func() { _ = h.sys.Root.StopFuture(pid).Wait() })
-	return pid, logs
+	return h.spawnStream(env, cfg, name), logs
 }
