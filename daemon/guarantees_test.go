@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -407,7 +408,28 @@ func TestInflightBytesBoundRSS(t *testing.T) {
 	h := newHarness(t, false)
 	h.bin = bin
 	up := upstream.NewTest(t, upstream.Options{EventSize: frame})
-	hooks, _, received := hangingHooks(t, 1)
+	// A webhook that takes requests and never answers. httptest's Close waits for its
+	// connections, so none is left behind for goleak.
+	var hits atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // runs first
+	received := func() int { return int(hits.Load()) }
+	hooks := fmt.Sprintf(`
+[[sink]]
+name = "hook0"
+kind = "webhook"
+url = %q
+timeout = "60s"
+max_retries = 0
+`, srv.URL)
 	h.write(strings.Replace(h.header(5*time.Second, "")+hooks+streamDef{name: "a", url: up.URL(), sink: "hook0"}.String(),
 		`url = "`+up.URL()+`"`, fmt.Sprintf("url = %q\nread_limit = \"2MiB\"\nmax_inflight_bytes = \"%dMiB\"", up.URL(), bound>>20), 1))
 	p := h.start()
