@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -240,7 +239,7 @@ func (r *rig) finish(n int, d time.Duration) {
 		}
 	})
 	waitFor(r.t, fmt.Sprintf("%d events in the file sink", n), d, func() bool { return r.lineCount("events.jsonl") >= n })
-	if p := exactlyOnce(r.seqs(), uint64(n)); p != "" {
+	if p := actortest.ExactlyOnce(r.seqs(), uint64(n)); p != "" {
 		r.t.Fatalf("file sink after %d reconnects: %s", r.count(messages.StateBackoff), p)
 	}
 	if k := r.lineCount("rejects.jsonl"); k != 0 {
@@ -316,26 +315,4 @@ func (r *rig) seqs() []uint64 {
 		out = append(out, l.Seq)
 	}
 	return out
-}
-
-// exactlyOnce reports the first problems with got as the sequence 1..n.
-func exactlyOnce(got []uint64, n uint64) string {
-	seen := map[uint64]int{}
-	for _, s := range got {
-		seen[s]++
-	}
-	var problems []string
-	for s := uint64(1); s <= n && len(problems) <= 5; s++ {
-		switch seen[s] {
-		case 1:
-		case 0:
-			problems = append(problems, fmt.Sprintf("seq %d missing", s))
-		default:
-			problems = append(problems, fmt.Sprintf("seq %d seen %d times", s, seen[s]))
-		}
-	}
-	if len(got) != int(n) && len(problems) == 0 {
-		problems = append(problems, fmt.Sprintf("%d lines for %d events", len(got), n))
-	}
-	return strings.Join(problems, "; ")
 }

@@ -104,7 +104,7 @@ func TestFallbackPollsWithoutGap(t *testing.T) {
 	h.awaitMetric(150, "events_in_total", "stream", "s1")
 
 	h.inFile(clock, 150)
-	if p := exactlyOnce(seqs(t, h.path("events.jsonl")), 150); p != "" {
+	if p := actortest.ExactlyOnce(seqs(t, h.path("events.jsonl")), 150); p != "" {
 		t.Fatalf("across the switch to polling: %s", p)
 	}
 	got := vias(t, h.path("events.jsonl"))
@@ -277,7 +277,7 @@ func TestFallbackPromotesBackToWebSocket(t *testing.T) {
 	publish(h.up, 20)
 	h.awaitMetric(100, "events_in_total", "stream", "s1")
 	h.inFile(clock, 100)
-	if p := exactlyOnce(seqs(t, h.path("events.jsonl")), 100); p != "" {
+	if p := actortest.ExactlyOnce(seqs(t, h.path("events.jsonl")), 100); p != "" {
 		t.Fatalf("across poll and back: %s", p)
 	}
 	checkVia(t, vias(t, h.path("events.jsonl")), 61, 100, messages.ViaWebSocket)
@@ -440,7 +440,7 @@ func TestPollerHandlesServerTrouble(t *testing.T) {
 		t.Errorf("an actor crashed on poll trouble")
 	}
 	h.inFile(clock, 5)
-	if p := exactlyOnce(seqs(t, h.path("events.jsonl")), 5); p != "" {
+	if p := actortest.ExactlyOnce(seqs(t, h.path("events.jsonl")), 5); p != "" {
 		t.Fatalf("after poll trouble: %s", p)
 	}
 }

@@ -152,7 +152,7 @@ func TestMarketFeedTypeInE(t *testing.T) {
 	await(t, "every event", 30*time.Second, func() bool { return len(lines(t, events)) >= total })
 
 	us := messageField[int](t, events, "u")
-	if p := exactlyOnce(toUint64(us), uint64(total)); p != "" {
+	if p := actortest.ExactlyOnce(toUint64(us), uint64(total)); p != "" {
 		t.Fatalf("events: %s", p)
 	}
 	if !slices.IsSorted(us) {

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -150,31 +149,6 @@ func seqs(t *testing.T, path string) []uint64 {
 		out = append(out, msg.Seq)
 	}
 	return out
-}
-
-// exactlyOnce reports the first problem with got as the sequence 1..n.
-func exactlyOnce(got []uint64, n uint64) string {
-	seen := map[uint64]int{}
-	for _, s := range got {
-		seen[s]++
-	}
-	var problems []string
-	for s := uint64(1); s <= n; s++ {
-		switch seen[s] {
-		case 1:
-		case 0:
-			problems = append(problems, fmt.Sprintf("seq %d missing", s))
-		default:
-			problems = append(problems, fmt.Sprintf("seq %d seen %d times", s, seen[s]))
-		}
-		if len(problems) > 5 {
-			break
-		}
-	}
-	if len(got) != int(n) && len(problems) == 0 {
-		problems = append(problems, fmt.Sprintf("%d lines for %d events", len(got), n))
-	}
-	return strings.Join(problems, "; ")
 }
 
 func publish(up *upstream.Server, n int) {

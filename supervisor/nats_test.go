@@ -107,7 +107,7 @@ func TestJetStreamExactlyOnceAcrossDrops(t *testing.T) {
 	}
 	total := uint64(rounds * (per + per/2))
 	inJS(int(total))
-	if p := exactlyOnce(storedSeqs(t, ns.URL()), total); p != "" {
+	if p := actortest.ExactlyOnce(storedSeqs(t, ns.URL()), total); p != "" {
 		t.Fatalf("after %d drops: %s", rounds, p)
 	}
 	if subs := h.up.Subscriptions(); len(subs) != rounds+1 || subs[1]["since"] == nil {
@@ -132,7 +132,7 @@ func TestJetStreamExactlyOnceAcrossDrops(t *testing.T) {
 		st := h.lastState()
 		return st != nil && st.State == messages.StateConnected && h.metric("sink_delivered_total", "sink", "js") >= float64(total+100+total-500)
 	})
-	if p := exactlyOnce(storedSeqs(t, ns.URL()), total+100); p != "" {
+	if p := actortest.ExactlyOnce(storedSeqs(t, ns.URL()), total+100); p != "" {
 		t.Fatalf("after a replay from an older checkpoint: %s", p)
 	}
 }

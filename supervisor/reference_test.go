@@ -17,6 +17,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"holdfast/actors/actortest"
 	"holdfast/messages"
 )
 
@@ -151,7 +152,7 @@ func dropSeveralTimes(t *testing.T, r *reference, seqs func() []int, connections
 	total += 100
 	await(t, "every event", 60*time.Second, func() bool { return len(seqs()) >= total })
 	got := seqs()
-	if p := exactlyOnce(toUint64(got), uint64(total)); p != "" {
+	if p := actortest.ExactlyOnce(toUint64(got), uint64(total)); p != "" {
 		t.Fatalf("events: %s", p)
 	}
 	if !slices.IsSorted(got) {

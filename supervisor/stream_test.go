@@ -26,7 +26,7 @@ func TestStreamDeliversEventsInOrder(t *testing.T) {
 	publish(h.up, n)
 	actortest.Eventually(t, "500 events in the file", func() bool { return len(lines(t, h.path("events.jsonl"))) >= n })
 	got := lines(t, h.path("events.jsonl"))
-	if p := exactlyOnce(seqs(t, h.path("events.jsonl")), n); p != "" {
+	if p := actortest.ExactlyOnce(seqs(t, h.path("events.jsonl")), n); p != "" {
 		t.Fatalf("file sink: %s", p)
 	}
 	for i, l := range got {
@@ -146,7 +146,7 @@ func TestStreamResumesWithoutLossOrDuplicate(t *testing.T) {
 	}
 	total := uint64(rounds * (per + per/2))
 	inFile(int(total))
-	if p := exactlyOnce(seqs(t, h.path("events.jsonl")), total); p != "" {
+	if p := actortest.ExactlyOnce(seqs(t, h.path("events.jsonl")), total); p != "" {
 		t.Fatalf("after %d drops: %s", rounds, p)
 	}
 	subs := h.up.Subscriptions()
@@ -401,7 +401,7 @@ url = "` + bad.URL() + `"
 		publish(h.up, n/10)
 	}
 	actortest.Eventually(t, "every s1 event", func() bool { return len(lines(t, h.path("events.jsonl"))) >= n })
-	if p := exactlyOnce(seqs(t, h.path("events.jsonl")), n); p != "" {
+	if p := actortest.ExactlyOnce(seqs(t, h.path("events.jsonl")), n); p != "" {
 		t.Fatalf("s1 disturbed by s2: %s", p)
 	}
 	if h.up.Handshakes() != 1 {
@@ -459,7 +459,7 @@ batch_max = 100
 	close(release)
 	<-published
 	actortest.Eventually(t, "every event at the webhook", func() bool { return hook.Received() >= n })
-	if p := exactlyOnce(hook.Seqs(), n); p != "" {
+	if p := actortest.ExactlyOnce(hook.Seqs(), n); p != "" {
 		t.Fatalf("after the stall: %s", p)
 	}
 }
@@ -547,7 +547,7 @@ func TestCleanRestartResumesFromCheckpoint(t *testing.T) {
 	}
 	publish(h.up, 100)
 	actortest.Eventually(t, "600 events in the file", func() bool { return len(lines(t, h.path("events.jsonl"))) >= 600 })
-	if p := exactlyOnce(seqs(t, h.path("events.jsonl")), 600); p != "" {
+	if p := actortest.ExactlyOnce(seqs(t, h.path("events.jsonl")), 600); p != "" {
 		t.Fatalf("across a clean restart: %s", p)
 	}
 }
