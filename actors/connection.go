@@ -498,7 +498,11 @@ func (c *Connection) sendSubscriptions(ctx actor.Context, cursor string) {
 		case <-c.subscribed: // the reader has not read since the last one: replace it
 		default:
 		}
-		c.subscribed <- cursor // the actor is the only sender, so there is room now
+		since := cursor
+		if !c.codec.CarriesCursor() {
+			since = "" // nothing sent asked for what follows the cursor
+		}
+		c.subscribed <- since // the actor is the only sender, so there is room now
 	}
 	for _, data := range subs {
 		c.write(outFrame{kind: websocket.TextMessage, data: data})

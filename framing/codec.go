@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"holdfast/config"
@@ -221,6 +222,28 @@ func (c *Codec) jsonSubscription(s config.SubscribeConfig, cursor string) ([]byt
 		m[key] = CursorValue(cursor)
 	}
 	return json.Marshal(m)
+}
+
+// CarriesCursor reports whether what the protocol sends on connect (the subscriptions, the
+// socket.io auth payload) tells the upstream where to resume: only then is an event at or
+// below that cursor not a replay. A stream without such a message (a feed that redelivers
+// what was not acknowledged) asks for nothing.
+func (c *Codec) CarriesCursor() bool {
+	if !c.cfg.HasCursor() {
+		return false
+	}
+	if c.proto == SocketIO && hasPlaceholder(c.cfg.SocketIO.Auth) {
+		return true
+	}
+	for _, s := range c.cfg.Subscribe {
+		switch {
+		case hasPlaceholder(s.Message), hasPlaceholder(s.Variables), strings.Contains(s.Text, Placeholder):
+			return true
+		case c.proto == JSON && s.Text == "" && c.cfg.Cursor.SubscribeKey != "":
+			return true
+		}
+	}
+	return false
 }
 
 // hasPlaceholder reports whether a table template places the cursor itself.

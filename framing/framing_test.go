@@ -386,3 +386,25 @@ func BenchmarkDecodePointer(b *testing.B) {
 		d.Decode(benchFrame)
 	}
 }
+
+func TestCarriesCursor(t *testing.T) {
+	for _, tt := range []struct {
+		name, cfg string
+		want      bool
+	}{
+		{"no cursor", "  [[stream.subscribe]]\n  message = { type = \"subscribe\" }\n", false},
+		{"subscribe_key", "  [stream.cursor]\n  field = \"seq\"\n  [[stream.subscribe]]\n  message = { type = \"subscribe\" }\n", true},
+		{"no subscriptions: an ack feed", "  [stream.framing]\n  cursor_path = \"/payload/seq\"\n", false},
+		{"text without placeholder", "  [stream.framing]\n  cursor_path = \"/u\"\n  [[stream.subscribe]]\n  text = \"SUB all\"\n", false},
+		{"text with placeholder", "  [stream.framing]\n  cursor_path = \"/u\"\n  [[stream.subscribe]]\n  text = \"SUB FROM ${cursor}\"\n", true},
+		{"graphql variables", "protocol = \"graphql-transport-ws\"\n  [stream.framing]\n  cursor_path = \"/payload/data/t/seq\"\n  [[stream.subscribe]]\n  query = \"subscription { t { seq } }\"\n  variables = { since = \"${cursor}\" }\n", true},
+		{"graphql without", "protocol = \"graphql-transport-ws\"\n  [stream.framing]\n  cursor_path = \"/payload/data/t/seq\"\n  [[stream.subscribe]]\n  query = \"subscription { t { seq } }\"\n", false},
+		{"socket.io auth", "protocol = \"socket.io\"\n  [stream.framing]\n  cursor_path = \"/1/seq\"\n  [stream.socketio]\n  auth = { since = \"${cursor}\" }\n", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := codec(t, tt.cfg).CarriesCursor(); got != tt.want {
+				t.Errorf("CarriesCursor() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -272,11 +272,21 @@ func TestPlainTextFeed(t *testing.T) {
 // the webhook stalls there are none, a drop then brings the envelopes again, and once the
 // webhook answers each one is acknowledged.
 func TestAcksFollowTheSinks(t *testing.T) {
+	t.Run("redelivered envelopes routed again", func(t *testing.T) { acksFollowTheSinks(t, "") })
+	// With a cursor the redelivered envelopes are duplicates the router drops; they are
+	// acknowledged all the same once the originals are done.
+	t.Run("redelivered envelopes dropped as duplicates", func(t *testing.T) {
+		acksFollowTheSinks(t, "  [stream.framing]\n  cursor_path = \"/payload/seq\"\n")
+	})
+}
+
+func acksFollowTheSinks(t *testing.T, framing string) {
 	h := newFeedHarness(t)
 	release := make(chan struct{})
 	hook := newStallingWebhook(t, release)
 	var mu sync.Mutex
 	acked := map[string]bool{}
+	sent := 0
 	const n = 5
 	envelope := func(k int) string {
 		return fmt.Sprintf(`{"envelope_id":"e-%d","type":"events_api","accepts_response_payload":false,"payload":{"seq":%d}}`, k, k)
@@ -291,7 +301,11 @@ func TestAcksFollowTheSinks(t *testing.T) {
 		}
 		mu.Unlock()
 		for _, e := range unacked {
-			c.Send(e)
+			if c.Send(e) {
+				mu.Lock()
+				sent++
+				mu.Unlock()
+			}
 		}
 		for s := range c.in {
 			var ack struct {
@@ -309,7 +323,7 @@ func TestAcksFollowTheSinks(t *testing.T) {
 		defer mu.Unlock()
 		return len(acked)
 	}
-	h.startStream(h.feedConfig(f.URL(), fmt.Sprintf(`
+	h.startStream(h.feedConfig(f.URL(), framing+fmt.Sprintf(`
   [stream.ack]
   message = '{"envelope_id":${/envelope_id}}'
   [stream.heartbeat]
@@ -340,10 +354,20 @@ max_retries = 0
 		}
 	}
 	f.Drop()
-	await(t, "redelivery after the drop", 30*time.Second, func() bool { return len(lines(t, events)) >= 2*n })
+	await(t, "redelivery after the drop", 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return sent >= 2*n
+	})
+
 	close(release)
 	await(t, "every envelope acknowledged", 30*time.Second, func() bool { return ackCount() == n })
 	if got := hook.Seqs(); len(got) < n {
 		t.Errorf("webhook got %v, want every envelope at least once", got)
+	}
+	if framing == "" {
+		await(t, "the redelivered envelopes routed again", 30*time.Second, func() bool { return len(lines(t, events)) >= 2*n })
+	} else if got := len(lines(t, events)); got != n {
+		t.Errorf("%d events routed, want %d: the redelivered ones are duplicates", got, n)
 	}
 }
