@@ -187,6 +187,21 @@ func TestMetricsSeriesExistFromStartAndFollowReload(t *testing.T) {
 	if ts := find(h.scrape(), "holdfast_config_last_reload_success_timestamp_seconds", nil); fmt.Sprint(ts) != fmt.Sprint(good) {
 		t.Errorf("success timestamp = %+v after a rejected reload, want unchanged %+v", ts, good)
 	}
+
+	// A valid file naming a directory that does not exist is rejected too, as run would.
+	h.write(strings.Replace(base+a, `sinks = ["out"]`, `sinks = ["out", "lost"]`, 1) +
+		strings.Replace(h.fileSink("lost", "100ms"), h.sinkPath("lost"), h.dir+"/no-such-dir/lost.jsonl", 1))
+	p.signal(syscall.SIGHUP)
+	p.waitLog("reload rejected", 2)
+	for _, l := range p.logs() {
+		if e, _ := l["error"].(string); l["message"] == "reload rejected; keeping the running config" &&
+			strings.Contains(e, "no-such-dir") && !strings.Contains(e, `sink "lost" path`) {
+			t.Errorf("reload rejection %q does not name the sink's path", e)
+		}
+	}
+	if p.logged("reload rejected") != 2 || p.logged("config reloaded") != 1 {
+		t.Errorf("reloads: %d rejected, %d applied; want the missing directory rejected", p.logged("reload rejected"), p.logged("config reloaded"))
+	}
 }
 
 func TestRejectedReloadStaysInSystemdStatus(t *testing.T) {

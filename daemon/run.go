@@ -226,6 +226,9 @@ func reload(o daemonOpts, be *backend, n *notify.Notifier, streams *atomic.Point
 	n.Reloading()
 	defer n.Ready()
 	cfg, err := config.Load(o.path)
+	if err == nil {
+		err = cfg.CheckEnvironment() // what run checks before READY, a reload checks too
+	}
 	if err != nil {
 		o.log.Error().Err(err).Msg("reload rejected; keeping the running config")
 		why := "reload rejected: " + firstLine(err.Error())
