@@ -53,18 +53,19 @@ type Router struct {
 	cfg   RouterConfig
 	peers Peers
 
-	offset    uint64 // offset of the last routed event
-	lastNum   int64  // last numeric cursor; valid when haveNum
-	haveNum   bool
-	num       numericCursor // what a numeric cursor going back means
-	stats     messages.RouterStats
-	reportDue Timer                         // armed by the first frame after a report; nil when idle
-	gen       uint64                        // generation of the last frame, for Activity
-	lastAt    time.Time                     // arrival time of the last frame
-	counters  map[string]prometheus.Counter // events_in per type, at most maxCachedTypes
-	routed    []messages.EventRouted        // not yet told to the Cursor actor
-	rejectLog time.Time                     // last time a rejected frame was logged
-	quiet     uint64                        // rejected frames not logged since rejectLog
+	offset     uint64 // offset of the last routed event
+	lastNum    int64  // last numeric cursor; valid when haveNum
+	haveNum    bool
+	num        numericCursor // what a numeric cursor going back means
+	cursorTold bool          // a Routed with a cursor went to the cursor actor
+	stats      messages.RouterStats
+	reportDue  Timer                         // armed by the first frame after a report; nil when idle
+	gen        uint64                        // generation of the last frame, for Activity
+	lastAt     time.Time                     // arrival time of the last frame
+	counters   map[string]prometheus.Counter // events_in per type, at most maxCachedTypes
+	routed     []messages.EventRouted        // not yet told to the Cursor actor
+	rejectLog  time.Time                     // last time a rejected frame was logged
+	quiet      uint64                        // rejected frames not logged since rejectLog
 }
 
 // RouterProps builds the props; the producer runs again on every restart.
@@ -147,8 +148,11 @@ func (r *Router) route(ctx actor.Context, f *messages.FrameReceived) {
 	}
 	if r.peers.Cursor != nil {
 		r.routed = append(r.routed, messages.EventRouted{Offset: r.offset, Cursor: f.Cursor, Sinks: sinks, Ack: f.Ack, Gen: f.Gen})
-		if len(r.routed) >= routedBatch || f.Ack != nil { // an ack waits on the cursor actor: no batching delay
-			r.sendRouted(ctx)
+		// An ack waits on the cursor actor: no batching delay. Nor for the first cursor: until
+		// the cursor actor has one, a reconnect subscribes without any and loses what the
+		// upstream sent in the outage; a cursor that merely trails costs only a longer replay.
+		if len(r.routed) >= routedBatch || f.Ack != nil || (f.Cursor != "" && !r.cursorTold) {
+			r.cursorTold = r.cursorTold || f.Cursor != ""
 			r.sendRouted(ctx)
 		}
 	}

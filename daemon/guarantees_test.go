@@ -532,3 +532,37 @@ func childGone(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || strings.HasPrefix(s[i+1:], " Z")
 }
+
+// A link that goes half-open (the upstream stops reading and writing without closing) while
+// it holds events for holdfast: the heartbeat finds it, the stream reconnects with its
+// numeric cursor, and every event reaches the file sink exactly once.
+func TestHalfOpenLinkLosesNoEvent(t *testing.T) {
+	const before, during = 20, 30
+	h := newHarness(t, false)
+	up := upstream.NewTest(t, upstream.Options{})
+	h.write(h.header(5*time.Second, "") + h.fileSink("out", "100ms") +
+		cursorStream(up.URL(), "\n[stream.heartbeat]\ninterval = \"300ms\"\ntimeout = \"500ms\"\n"))
+	p := h.start()
+	awaitUp(t, up, "subscribed", func() bool { return up.Subscribed() == 1 })
+	for i := range before {
+		up.Publish("tick", map[string]any{"i": i})
+	}
+	p.waitFor(fmt.Sprintf("%d lines in the sink file", before), func() bool { return h.lineCount() == before })
+	up.Freeze(true) // half-open: what is published now is held back on the dead link
+	for i := range during {
+		up.Publish("tick", map[string]any{"i": before + i})
+	}
+	p.waitFor(fmt.Sprintf("%d lines after the reconnect", before+during), func() bool { return h.lineCount() == before+during })
+	if up.Handshakes() < 2 {
+		t.Errorf("%d handshakes: the half-open link was not replaced", up.Handshakes())
+	}
+	p.signal(syscall.SIGTERM)
+	p.wait(exitTimeout)
+	want := make([]uint64, before+during)
+	for i := range want {
+		want[i] = uint64(i + 1)
+	}
+	if got := h.sinkSeqs(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("sink file seqs %v, want 1..%d once each", got, before+during)
+	}
+}
