@@ -183,8 +183,9 @@ type graphqlState struct {
 
 // TestGraphQLReferenceServer runs the stream against graphql-ws's own server: connection_init
 // with the token, one subscription resumed from the cursor through its variables, three
-// drops mid-stream with every event once and in order, ping/pong, queued mutations that reach
-// the server, and a refused token (close 4403) that is an auth failure.
+// drops mid-stream and a complete from the server with every event once and in order,
+// ping/pong, queued mutations that reach the server, close codes, and a refused token (close
+// 4403) that is an auth failure.
 func TestGraphQLReferenceServer(t *testing.T) {
 	const token = "gql-test-token"
 	r := startReference(t, "graphql.mjs", "FEED_TOKEN="+token)
@@ -224,7 +225,19 @@ protocol = "graphql-transport-ws"
 	}
 	var st graphqlState
 	connections := func() int { r.state(&st); return st.Connections }
-	dropSeveralTimes(t, r, seqs, connections)
+	total := dropSeveralTimes(t, r, seqs, connections)
+
+	// The server ends the subscription (complete): the stream reconnects with backoff and
+	// resumes from the cursor, losing and repeating nothing.
+	before := connections()
+	r.do(http.MethodPost, "/complete")
+	await(t, "a new connection after complete", 60*time.Second, func() bool { return connections() > before })
+	r.publish(50)
+	total += 50
+	await(t, "the events after complete", 60*time.Second, func() bool { return len(seqs()) >= total })
+	if p := actortest.ExactlyOnce(toUint64(seqs()), uint64(total)); p != "" {
+		t.Fatalf("events after complete: %s", p)
+	}
 
 	// Queued operations: three on the open link, three more while it is down.
 	for i := 1; i <= 3; i++ {

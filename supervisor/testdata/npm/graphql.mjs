@@ -1,6 +1,7 @@
 // The graphql-ws reference server (over ws) that the stream tests run against, with a small
 // HTTP control API for the test: POST /publish?n=N, POST /drop (?pause=1: and turn new
-// connections away until POST /resume), POST /close?code=C, GET /state. It prints "listening <port>" once it accepts connections.
+// connections away until POST /resume), POST /close?code=C, POST /complete (every running
+// subscription ends: the server sends complete), GET /state. It prints "listening <port>" once it accepts connections.
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -9,6 +10,8 @@ import { buildSchema } from 'graphql';
 const token = process.env.FEED_TOKEN || '';
 const ticks = []; // published events; seq n is ticks[n-1]
 let wake = [];
+let started = 0; // subscriptions started
+let completeUpTo = 0; // subscriptions numbered up to this end, as if the source ran dry
 const state = { connections: 0, refused: 0, turnedAway: 0, subscribes: [], sent: [], pings: 0 };
 let paused = false;
 
@@ -29,9 +32,11 @@ const roots = {
   },
   subscription: {
     ticks: async function* ({ since }) {
+      const me = ++started;
       let next = since ?? 0;
       for (;;) {
         while (next < ticks.length) yield { ticks: ticks[next++] };
+        if (me <= completeUpTo) return; // the server then sends complete
         await new Promise((resolve) => wake.push(resolve));
       }
     },
@@ -46,6 +51,11 @@ const http = createServer((req, res) => {
       const seq = ticks.length + 1;
       ticks.push({ seq, value: `tick-${seq}` });
     }
+    const w = wake;
+    wake = [];
+    w.forEach((resolve) => resolve());
+  } else if (url.pathname === '/complete') {
+    completeUpTo = started;
     const w = wake;
     wake = [];
     w.forEach((resolve) => resolve());
