@@ -20,8 +20,15 @@ type CursorConfig struct {
 	Stream   string
 	Path     string        // state file; written atomically (temp file, fsync, rename)
 	Interval time.Duration // checkpoint period. Default: 1s.
-	Initial  string        // the value loaded from Path at stream start
+	Initial  string        // the value loaded from Path (or Store) at stream start
 	Conn     *actor.PID    // where acknowledgements go; nil when the stream sends none
+	Store    CursorStore   // nil: the file at Path; cluster mode: the KV bucket
+}
+
+// CursorStore keeps checkpoints somewhere other than state_dir. Safe for concurrent use.
+type CursorStore interface {
+	Load(stream string) (string, error) // "" when none was saved
+	Save(stream, value string) error
 }
 
 // CursorPath is where a stream's cursor lives under state_dir.
@@ -156,12 +163,23 @@ func (c *Cursor) checkpoint() {
 	if n == 0 || value == c.saved {
 		return
 	}
-	if err := writeFileAtomic(c.cfg.Path, []byte(value+"\n")); err != nil {
+	if err := c.save(value); err != nil {
+		if errors.Is(err, ErrFenced) {
+			c.log.Debug().Err(err).Msg("cursor checkpoint") // stopping: the new owner checkpoints
+			return
+		}
 		c.log.Error().Err(err).Msg("cursor checkpoint")
 		return
 	}
 	c.saved = value
 	c.log.Debug().Str("cursor", value).Msg("cursor saved")
+}
+
+func (c *Cursor) save(value string) error {
+	if c.cfg.Store != nil {
+		return c.cfg.Store.Save(c.cfg.Stream, value)
+	}
+	return writeFileAtomic(c.cfg.Path, []byte(value+"\n"))
 }
 
 func (c *Cursor) arm(ctx actor.Context) {

@@ -164,6 +164,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Cluster != nil {
 		ck.cluster(c.Cluster)
+		for i, s := range c.Streams {
+			if strings.HasPrefix(s.Name, ".") || strings.HasSuffix(s.Name, ".") || strings.Contains(s.Name, "..") {
+				ck.add(scope{name: fmt.Sprintf("stream %q", s.Name), path: "stream[" + strconv.Itoa(i) + "]"}, "name",
+					"in cluster mode a name must not start or end with '.' or hold \"..\" (it is a key in the leases bucket)")
+			}
+		}
 	}
 	return errors.Join(ck.errs...)
 }

@@ -17,6 +17,26 @@ import (
 type StatusResponse struct {
 	Time    *time.Time     `json:"time,omitempty"` // when the daemon took the snapshot; ages count from it
 	Streams []StreamStatus `json:"streams"`
+	Cluster *ClusterStatus `json:"cluster,omitempty"` // cluster mode only
+}
+
+// ClusterStatus is this instance's view of the cluster: streams lists every configured
+// stream with the instance holding its lease ("" when free); Streams above lists only those
+// running here.
+type ClusterStatus struct {
+	Instance  string          `json:"instance"`
+	State     string          `json:"state"` // connecting|connected|disconnected
+	Live      []string        `json:"live_instances"`
+	Streams   []ClusterStream `json:"streams"`
+	LastError string          `json:"last_error"`
+	Warnings  []string        `json:"warnings,omitempty"`
+}
+
+// ClusterStream is one stream's lease.
+type ClusterStream struct {
+	Name  string `json:"name"`
+	Owner string `json:"owner"` // "" while free
+	Epoch uint64 `json:"epoch,omitempty"`
 }
 
 // ReadyResponse is the body of GET /readyz, 200 or 503.
@@ -107,6 +127,14 @@ func toResponse(st *messages.Status) StatusResponse {
 		return out
 	}
 	out.Time = timePtr(st.Now)
+	if c := st.Cluster; c != nil {
+		cs := &ClusterStatus{Instance: c.Instance, State: c.State, Live: append([]string{}, c.Live...),
+			Streams: []ClusterStream{}, LastError: c.LastError, Warnings: c.Warnings}
+		for _, o := range c.Owners {
+			cs.Streams = append(cs.Streams, ClusterStream{Name: o.Stream, Owner: o.Owner, Epoch: o.Epoch})
+		}
+		out.Cluster = cs
+	}
 	for _, s := range st.Streams {
 		row := StreamStatus{
 			Name:        s.Stream,

@@ -183,6 +183,22 @@ func RenderStatus(w io.Writer, s StatusResponse) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if c := s.Cluster; c != nil {
+		fmt.Fprintf(w, "\ncluster: instance %s, %s, live: %s\n", oneLine(c.Instance), c.State, oneLine(strings.Join(c.Live, ", ")))
+		fmt.Fprintln(tw, "STREAM\tOWNER\tEPOCH")
+		for _, cs := range c.Streams {
+			fmt.Fprintf(tw, "%s\t%s\t%d\n", oneLine(cs.Name), dash(oneLine(cs.Owner)), cs.Epoch)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if c.LastError != "" {
+			fmt.Fprintf(w, "cluster error: %s\n", oneLine(c.LastError))
+		}
+		for _, warn := range c.Warnings {
+			fmt.Fprintf(w, "cluster warning: %s\n", oneLine(warn))
+		}
+	}
 	for _, r := range s.Streams {
 		for _, why := range r.NotReady {
 			if _, err := fmt.Fprintf(w, "not ready: %s: %s\n", oneLine(r.Name), oneLine(why)); err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 )
 
 // command is one subcommand. Its flags are defined in one place, here; the command itself,
@@ -53,6 +54,9 @@ func init() {
 			flags: func(fs *flag.FlagSet) {
 				fs.Bool("chaos", false, "drop the demo connection every few seconds")
 				fs.Int("rate", 5, "events per second from the demo upstream")
+				fs.Bool("cluster", false, "two instances sharing four feeds through an embedded NATS JetStream")
+				fs.Duration("stop-after", 10*time.Second, "with --cluster: stop the first instance after this long")
+				fs.Duration("duration", 0, "with --cluster: end the demo after this long (0: at Ctrl-C)")
 			}, run: cmdDemo},
 		{name: "version", summary: "print the version, VCS revision, build date and Go version",
 			flags: func(*flag.FlagSet) {}, run: func(_ []string, stdout, _ io.Writer) error {

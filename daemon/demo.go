@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -35,6 +36,14 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	log, lw := newLogger(stderr, "auto", "info")
+	if flagBool(fs, "cluster") {
+		stopAfter, _ := time.ParseDuration(flagString(fs, "stop-after"))
+		duration, _ := time.ParseDuration(flagString(fs, "duration"))
+		if duration <= 0 {
+			duration = 1<<63 - 1
+		}
+		return cmdDemoCluster(ctx, stdout, log.Level(zerolog.WarnLevel), *rate, stopAfter, duration)
+	}
 	up := upstream.New(upstream.Options{Chaos: *chaos, Log: log.With().Str("actor", "demo-upstream").Logger().Level(zerolog.WarnLevel)})
 	if err := up.Start("127.0.0.1:0"); err != nil {
 		return fmt.Errorf("demo upstream: %w", err)

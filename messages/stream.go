@@ -45,4 +45,5 @@ type StreamStatus struct {
 type Status struct {
 	Now     time.Time // when the snapshot was taken, for ages
 	Streams []StreamStatus
+	Cluster *ClusterState // nil outside cluster mode
 }

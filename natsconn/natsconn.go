@@ -26,6 +26,9 @@ type Options struct {
 	OnReconnect func()
 	// OnDisconnect runs on the client's goroutine when the link drops; nil = nothing.
 	OnDisconnect func(error)
+	// NoBuffer makes publishes fail at once while reconnecting instead of being buffered
+	// and sent late (cluster mode: a lease renewal must never arrive after it timed out).
+	NoBuffer bool
 }
 
 // Connect dials the servers once (the caller retries with its own backoff). Once connected,
@@ -47,6 +50,9 @@ func Connect(o Options) (*nats.Conn, error) {
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),
 		nats.PingInterval(5 * time.Second),
 		nats.MaxPingsOutstanding(2),
+	}
+	if o.NoBuffer {
+		opts = append(opts, nats.ReconnectBufSize(-1))
 	}
 	if o.Conn.CredsFile != "" {
 		opts = append(opts, nats.UserCredentials(o.Conn.CredsFile))

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/url"
 	"strconv"
-	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -70,12 +69,21 @@ func Run(o Options) (*Server, error) {
 	return &Server{Server: s, opts: opts}, nil
 }
 
+// TB is the part of testing.TB that Start uses, so that the daemon (whose demo runs a
+// server) does not link the testing package.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Fatalf(format string, args ...any)
+	TempDir() string
+}
+
 // Start runs a single server on a temporary directory and shuts it down in t.Cleanup.
-func Start(t testing.TB) *Server {
+func Start(t TB) *Server {
 	t.Helper()
 	s, err := Run(Options{Dir: t.TempDir()})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	t.Cleanup(s.Stop)
 	return s
@@ -142,16 +150,25 @@ func Stored(ctx context.Context, url, stream string) ([]Msg, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Msg
-	for seq := info.State.FirstSeq; seq > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("consumer: %w", err)
+	}
+	out := make([]Msg, 0, info.State.Msgs)
+	for uint64(len(out)) < info.State.Msgs {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("read %d of %d: %w", len(out), info.State.Msgs, err)
 		}
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			return nil, fmt.Errorf("get %d: %w", seq, err)
+			return nil, fmt.Errorf("fetch: %w", err)
 		}
-		out = append(out, Msg{Subject: m.Subject, ID: m.Header.Get("Nats-Msg-Id"), Data: m.Data})
+		for m := range batch.Messages() {
+			out = append(out, Msg{Subject: m.Subject(), ID: m.Headers().Get("Nats-Msg-Id"), Data: m.Data()})
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return nil, fmt.Errorf("fetch: %w", err)
+		}
 	}
 	return out, nil
 }

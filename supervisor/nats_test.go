@@ -59,11 +59,11 @@ func (h *harness) natsConfig(natsURL string) *config.Config {
 // storedSeqs is the upstream seq of every message JetStream holds in EVENTS.
 func storedSeqs(t *testing.T, url string) []uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	msgs, err := natstest.Stored(ctx, url, "EVENTS")
 	if err != nil {
-		return nil // the stream is created by the first publish
+		t.Fatalf("read JetStream: %v", err)
 	}
 	out := make([]uint64, 0, len(msgs))
 	for _, m := range msgs {

@@ -39,6 +39,7 @@ type Root struct {
 	notReady    map[string]string // stream → what kept it from delivering, as last logged
 
 	stopping map[string]*StreamConfig // streams asked to stop; non-nil: start this config once stopped
+	cluster  *rootCluster             // nil outside cluster mode
 	reload   *pendingReload           // the reload waiting for streams to stop; nil when none
 	reloads  []*pendingReload         // reloads that arrived meanwhile, applied in order
 }
@@ -75,8 +76,12 @@ func (r *Root) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		r.env.Status = ctx.Self()
-		for _, sc := range StreamConfigs(r.cfg.Config, r.cfg.Stdout) {
-			r.startStream(ctx, sc)
+		if r.cfg.Config.Cluster != nil {
+			r.startCluster(ctx) // the Cluster actor says which streams to run
+		} else {
+			for _, sc := range StreamConfigs(r.cfg.Config, r.cfg.Stdout) {
+				r.startStream(ctx, sc)
+			}
 		}
 		r.armHealth(ctx)
 	case *healthTick:
@@ -86,6 +91,7 @@ func (r *Root) Receive(ctx actor.Context) {
 		if r.healthTimer != nil {
 			r.healthTimer.Stop()
 		}
+		r.stopClusterStreams(ctx)
 	case *messages.StreamState:
 		if r.known(msg.Stream) {
 			r.row(msg.Stream).StreamState = *msg
@@ -112,6 +118,8 @@ func (r *Root) Receive(ctx actor.Context) {
 		r.nextReload(ctx)
 	case *actor.Terminated:
 		r.stopped(ctx, msg.Who)
+	case *messages.RunStream, *messages.StopStream, *messages.ClusterState:
+		r.clusterMessage(ctx, msg)
 	case actor.SystemMessage, actor.AutoReceiveMessage:
 	default:
 		r.log.Warn().Type("type", msg).Msg("unexpected message")
@@ -164,6 +172,7 @@ func (r *Root) snapshot() *messages.Status {
 		row.Ready, row.NotReady = Readiness(&row, now)
 		out.Streams = append(out.Streams, row)
 	}
+	r.clusterSnapshot(out)
 	return out
 }
 
@@ -205,7 +214,7 @@ func (r *Root) startStream(ctx actor.Context, sc StreamConfig) {
 	r.env.Metrics.QueueMax.WithLabelValues(sc.Stream.Name).Set(float64(sc.Stream.Queue.MaxMessages))
 	r.env.Metrics.QueueMaxB.WithLabelValues(sc.Stream.Name).Set(float64(sc.Stream.Queue.MaxBytes))
 	run := sc // kept apart from r.streams, so a new shutdown_timeout alone restarts nothing
-	run.Drain = r.cfg.Config.Daemon.ShutdownTimeout.Duration / 2
+	run.Drain = r.clusterDrain(r.cfg.Config.Daemon.ShutdownTimeout.Duration / 2)
 	if _, err := ctx.SpawnNamed(actors.Supervised(StreamProps(r.env, run)), sc.Stream.Name); err != nil {
 		r.log.Error().Err(err).Str("stream", sc.Stream.Name).Msg("start stream")
 		return
@@ -232,6 +241,7 @@ func (r *Root) stopped(ctx actor.Context, who *actor.PID) {
 	delete(r.streams, name)
 	delete(r.status, name)
 	r.env.Metrics.DeleteStream(name)
+	r.clusterStopped(ctx, name)
 	if then != nil {
 		r.startStream(ctx, *then)
 	}
@@ -253,6 +263,9 @@ func (r *Root) nextReload(ctx actor.Context) {
 	r.reload, p.out = p, &messages.Reloaded{}
 	next := map[string]StreamConfig{}
 	for _, sc := range StreamConfigs(p.cfg, r.cfg.Stdout) {
+		if r.cluster != nil {
+			sc.Cursors = r.cluster.cursors
+		}
 		next[sc.Stream.Name] = sc
 	}
 	for name := range r.streams {
@@ -264,6 +277,8 @@ func (r *Root) nextReload(ctx actor.Context) {
 	for name, sc := range next {
 		old, ok := r.streams[name]
 		switch {
+		case !ok && r.cluster != nil:
+			p.out.Added = append(p.out.Added, name) // the Cluster actor decides where it runs
 		case !ok:
 			r.startStream(ctx, sc)
 			p.out.Added = append(p.out.Added, name)
@@ -276,6 +291,7 @@ func (r *Root) nextReload(ctx actor.Context) {
 		}
 	}
 	r.cfg.Config, r.failed = p.cfg, false
+	r.clusterReloaded(ctx)
 	if len(r.stopping) == 0 {
 		r.finishReload(ctx)
 	}

@@ -22,7 +22,8 @@ type StreamConfig struct {
 	Stream   config.StreamConfig
 	Sinks    map[string]config.SinkConfig // every sink the stream's routes and dead letters name
 	StateDir string
-	Stdout   io.Writer // where stdout sinks write
+	Stdout   io.Writer          // where stdout sinks write
+	Cursors  actors.CursorStore // nil: cursor files under StateDir; cluster mode: the KV bucket
 	// Drain is how long a stop waits for the outbound queue to be delivered and confirmed
 	// before the socket closes; the root sets it to half of shutdown_timeout. 0: no wait.
 	Drain time.Duration
@@ -112,7 +113,12 @@ func (s *Stream) start(ctx actor.Context) {
 	s.peers = s.childPIDs()
 	initial := ""
 	if sc.HasCursor() {
-		if initial, err = actors.LoadCursor(actors.CursorPath(s.cfg.StateDir, sc.Name)); err != nil {
+		if s.cfg.Cursors != nil {
+			initial, err = s.cfg.Cursors.Load(sc.Name)
+		} else {
+			initial, err = actors.LoadCursor(actors.CursorPath(s.cfg.StateDir, sc.Name))
+		}
+		if err != nil {
 			s.log.Error().Err(err).Msg("cursor unreadable; starting without one")
 		}
 	}
@@ -123,7 +129,7 @@ func (s *Stream) start(ctx actor.Context) {
 	if s.peers.Cursor != nil {
 		s.spawn(ctx, actors.NameCursor, actors.CursorProps(s.env, actors.CursorConfig{Stream: sc.Name,
 			Path: actors.CursorPath(s.cfg.StateDir, sc.Name), Interval: sc.Cursor.CheckpointInterval.Duration, Initial: initial,
-			Conn: s.peers.Connection}))
+			Conn: s.peers.Connection, Store: s.cfg.Cursors}))
 	}
 	s.spawn(ctx, actors.NameRouter, actors.RouterProps(s.env, actors.RouterConfigFrom(sc, initial), s.peers))
 	s.spawn(ctx, actors.NameQueue, actors.QueueProps(s.env, sc, s.cfg.StateDir, s.peers))

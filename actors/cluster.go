@@ -1,0 +1,742 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"holdfast/config"
+	"holdfast/messages"
+	"holdfast/natsconn"
+)
+
+// NameCluster is the Cluster actor's name under the daemon root.
+const NameCluster = "cluster"
+
+// clusterScanMax is the longest time between two scans for free leases, so a stream whose
+// owner died is taken within lease_ttl plus this (ttl/3 when that is shorter).
+const clusterScanMax = time.Second
+
+// Lease and member keys in the <bucket>_leases bucket.
+const (
+	leaseKeyPrefix  = "stream."
+	memberKeyPrefix = "member."
+)
+
+// JetStreamWindow is a JetStream stream a nats sink publishes to, for the duplicate-window
+// check at start.
+type JetStreamWindow struct {
+	Name       string
+	Configured time.Duration // the sink's duplicate_window when it creates the stream; 0 otherwise
+}
+
+// ClusterConfig is what the Cluster actor needs.
+type ClusterConfig struct {
+	Cluster config.ClusterConfig // Instance "" = DefaultInstance()
+	Streams []string             // configured streams, sorted
+	Root    *actor.PID           // gets RunStream and StopStream; answers StreamStopped
+	Cursors *KVCursors           // bound to <bucket>_cursors once connected
+	// Replay is the longest replay a failover causes (lease_ttl + checkpoint interval +
+	// reconnect margin): a JetStream duplicate window shorter than it is warned about.
+	Replay     time.Duration
+	JetStreams []JetStreamWindow
+}
+
+// DefaultInstance is <hostname>-<pid>, made of the characters an instance name allows.
+func DefaultInstance() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "holdfast"
+	}
+	b := []byte(host)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return string(b) + "-" + strconv.Itoa(os.Getpid())
+}
+
+// Cluster runs this instance's part of cluster mode: it owns the NATS connection, announces
+// the instance in the leases bucket, takes, renews and hands over stream leases, and tells
+// the root which streams to run.
+//
+// Leases: a key stream.<name> in a bucket whose TTL is lease_ttl. Taken with Create (only if
+// absent), renewed every ttl/3 by Update on its revision (compare-and-set), released by a
+// Delete on its revision. Time since the last successful renewal is measured on env.Clock
+// from when that renewal was sent; at ttl×2/3 without one the stream is stopped here
+// (self-fencing), before the server can expire the key and let another instance take it.
+// A renewal the server refuses (the revision moved on) stops the stream at once.
+//
+// Balancing: the live instances are the member.<instance> keys, rewritten every ttl/3. An
+// instance holds at most ceil(streams/live) + slack leases; above that it hands its newest
+// over (stop the stream, which flushes the sinks and saves the cursor, then delete the
+// key), below its fair share it tries to take free streams, scanning at least every second.
+//
+// Blocking NATS calls run in goroutines the actor owns, one round at a time; their results
+// come back as messages carrying the connection generation.
+type Cluster struct {
+	log        zerolog.Logger
+	env        Env
+	cfg        ClusterConfig
+	instance   string
+	ttl        time.Duration
+	renewEvery time.Duration // ttl / 3
+	fenceAfter time.Duration // ttl × 2/3
+	scanEvery  time.Duration // min(ttl/3, clusterScanMax)
+
+	self   *actor.PID
+	root   *actor.RootContext
+	ctx    context.Context // cancelled at teardown: every goroutine gives up
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	gen      uint64 // connection generation; results of an older one are dropped
+	nc       *nats.Conn
+	kv       jetstream.KeyValue // the leases bucket; nil until connected
+	attempts int                // failed connects in a row
+	busy     bool               // a round or an acquisition is under way
+	again    bool               // a scan fell due while busy: run it once idle
+	tick     Timer
+	retry    Timer
+
+	held     map[string]*lease
+	stopping map[string]bool // lost here and still stopping: not to be taken again yet
+	memberAt time.Time       // when the last member write that succeeded was sent
+	state    messages.ClusterState
+	owners   map[string]messages.StreamOwner // from the last scan
+}
+
+// lease is one stream lease this instance holds.
+type lease struct {
+	rev       uint64 // current revision (compare-and-set on it)
+	epoch     uint64 // revision when taken
+	since     time.Time
+	renewedAt time.Time // when the last successful write was sent
+	releasing bool      // handing over: stop asked
+	stopped   bool      // handing over: stopped, the key is being deleted
+	fence     Timer
+}
+
+type (
+	clusterConnected struct {
+		gen      uint64
+		nc       *nats.Conn
+		leases   jetstream.KeyValue
+		cursors  jetstream.KeyValue
+		warnings []string
+	}
+	clusterConnectFailed struct {
+		gen uint64
+		err error
+	}
+	clusterLink  struct{ up bool } // the client lost or regained its server
+	clusterTick  struct{}
+	clusterRetry struct{}
+	renewResult  struct {
+		stream string
+		oldRev uint64
+		rev    uint64
+		sentAt time.Time
+		err    error
+	}
+	roundDone struct {
+		gen          uint64
+		renewed      []renewResult
+		memberSentAt time.Time
+		memberErr    error
+		members      []string
+		owners       []messages.StreamOwner
+		scanErr      error
+	}
+	acquireResult struct {
+		stream string
+		rev    uint64
+		sentAt time.Time
+		err    error
+	}
+	acquireDone struct {
+		gen     uint64
+		results []acquireResult
+	}
+	fenceTick struct {
+		stream string
+		rev    uint64
+	}
+	releaseDone struct {
+		gen    uint64
+		stream string
+		rev    uint64
+		err    error
+	}
+)
+
+// leaseValue is what a lease key holds.
+type leaseValue struct {
+	Instance string    `json:"instance"`
+	Since    time.Time `json:"since"`
+	Epoch    uint64    `json:"epoch,omitempty"`
+}
+
+// ClusterProps builds the Cluster actor; the producer runs again on every restart.
+func ClusterProps(env Env, cfg ClusterConfig) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		instance := cfg.Cluster.Instance
+		if instance == "" {
+			instance = DefaultInstance()
+		}
+		ttl := cfg.Cluster.LeaseTTL.Duration
+		if ttl <= 0 {
+			ttl = config.DefaultClusterLeaseTTL
+		}
+		return &Cluster{log: env.Named(NameCluster).With().Str("instance", instance).Logger(), env: env, cfg: cfg,
+			instance: instance, ttl: ttl, renewEvery: ttl / 3, fenceAfter: ttl * 2 / 3, scanEvery: min(ttl/3, clusterScanMax),
+			held: map[string]*lease{}, stopping: map[string]bool{}, owners: map[string]messages.StreamOwner{}}
+	})
+}
+
+func (c *Cluster) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		c.self, c.root = ctx.Self(), ctx.ActorSystem().Root
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+		c.state = messages.ClusterState{Instance: c.instance, State: messages.ClusterConnecting}
+		c.connect()
+		c.report()
+	case *clusterConnected:
+		c.connected(msg)
+	case *clusterConnectFailed:
+		c.connectFailed(msg)
+	case *clusterRetry:
+		c.retry = nil
+		c.connect()
+	case *clusterLink:
+		if c.kv != nil {
+			c.state.State = messages.ClusterConnected
+			if !msg.up {
+				c.state.State = messages.ClusterDisconnected
+			}
+			c.report()
+		}
+	case *clusterTick:
+		c.tick = nil
+		c.startRound()
+		c.armTick()
+	case *roundDone:
+		c.roundDone(msg)
+	case *acquireDone:
+		c.acquired(msg)
+	case *fenceTick:
+		if l := c.held[msg.stream]; l != nil && l.rev == msg.rev && !l.stopped {
+			c.lose(msg.stream, fmt.Sprintf("not renewed within %v", c.fenceAfter))
+		}
+	case *messages.StreamStopped:
+		c.streamStopped(msg.Stream)
+	case *releaseDone:
+		c.released(msg)
+	case *messages.ClusterStreams:
+		c.cfg.Streams = slices.Clone(msg.Streams)
+		for name := range c.held {
+			if !slices.Contains(c.cfg.Streams, name) {
+				c.dropHeld(name) // removed by the reload, which stopped it; its key expires
+			}
+		}
+		c.report()
+	case *actor.Stopping, *actor.Restarting:
+		c.teardown()
+	case actor.SystemMessage, actor.AutoReceiveMessage:
+	default:
+		c.log.Warn().Type("type", msg).Msg("unexpected message")
+	}
+}
+
+// connect dials NATS and binds (creating when missing) both buckets in a goroutine.
+func (c *Cluster) connect() {
+	c.gen++
+	gen, cc, self, root, log := c.gen, c.cfg, c.self, c.root, c.log
+	ctx, ttl := c.ctx, c.ttl
+	m := c.env.Metrics
+	wg := &c.wg
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() {
+			if r := recover(); r != nil {
+				root.Send(self, &clusterConnectFailed{gen: gen, err: fmt.Errorf("panic: %v", r)})
+			}
+		}()
+		nc, err := natsconn.Connect(natsconn.Options{Conn: cc.Cluster.NATSConnConfig, TokenEnv: cc.Cluster.TokenEnv,
+			TokenFile: cc.Cluster.TokenFile, TLS: cc.Cluster.TLS, Timeout: max(ttl/3, time.Second), Log: log, NoBuffer: true,
+			OnReconnect: func() {
+				if m != nil {
+					m.ClusterNATSReconnects.Inc()
+				}
+				root.Send(self, &clusterLink{up: true})
+			},
+			OnDisconnect: func(error) { root.Send(self, &clusterLink{up: false}) }})
+		if err != nil {
+			root.Send(self, &clusterConnectFailed{gen: gen, err: err})
+			return
+		}
+		res, err := bindBuckets(ctx, nc, cc, ttl)
+		if err != nil {
+			nc.Close()
+			root.Send(self, &clusterConnectFailed{gen: gen, err: err})
+			return
+		}
+		res.gen, res.nc = gen, nc
+		root.Send(self, res)
+	}()
+}
+
+// bindBuckets creates or updates the leases bucket (TTL = lease_ttl, history 1) and the
+// cursors bucket (no TTL), and checks the duplicate windows of the JetStreams the sinks use.
+func bindBuckets(ctx context.Context, nc *nats.Conn, cc ClusterConfig, ttl time.Duration) (*clusterConnected, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	b, replicas := cc.Cluster.Bucket, max(cc.Cluster.Replicas, 1)
+	leases, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: b + "_leases",
+		Description: "holdfast stream leases", History: 1, TTL: ttl, Replicas: replicas, Storage: jetstream.FileStorage})
+	if err != nil {
+		return nil, fmt.Errorf("leases bucket %s_leases: %w", b, err)
+	}
+	cursors, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: b + "_cursors",
+		Description: "holdfast stream cursors", History: 1, Replicas: replicas, Storage: jetstream.FileStorage})
+	if err != nil {
+		return nil, fmt.Errorf("cursors bucket %s_cursors: %w", b, err)
+	}
+	res := &clusterConnected{leases: leases, cursors: cursors}
+	for _, w := range cc.JetStreams {
+		have := w.Configured
+		if st, err := js.Stream(ctx, w.Name); err == nil {
+			have = st.CachedInfo().Config.Duplicates
+		} else if have == 0 {
+			res.warnings = append(res.warnings, fmt.Sprintf("jetstream %s: %v; its duplicate window cannot be checked", w.Name, err))
+			continue
+		}
+		if have < cc.Replay {
+			res.warnings = append(res.warnings, fmt.Sprintf("jetstream %s: duplicate window %v is shorter than the longest failover replay %v (lease_ttl + checkpoint interval + 30s): a replay may be stored twice",
+				w.Name, have, cc.Replay))
+		}
+	}
+	return res, nil
+}
+
+func (c *Cluster) connected(msg *clusterConnected) {
+	if msg.gen != c.gen || c.ctx.Err() != nil {
+		msg.nc.Close()
+		return
+	}
+	c.nc, c.kv, c.attempts = msg.nc, msg.leases, 0
+	c.cfg.Cursors.Bind(msg.cursors)
+	for _, w := range msg.warnings {
+		c.log.Warn().Str("check", "duplicate_window").Msg(w)
+	}
+	c.state.State, c.state.LastError, c.state.Warnings = messages.ClusterConnected, "", msg.warnings
+	c.log.Info().Str("servers", natsconn.Hosts(c.cfg.Cluster.URLs)).Dur("lease_ttl", c.ttl).Msg("cluster connected")
+	c.report()
+	c.startRound()
+	c.armTick()
+}
+
+func (c *Cluster) connectFailed(msg *clusterConnectFailed) {
+	if msg.gen != c.gen || c.ctx.Err() != nil {
+		return
+	}
+	c.attempts++
+	delay := min(time.Second<<min(c.attempts-1, 4), 10*time.Second)
+	c.log.Warn().Err(msg.err).Int("attempt", c.attempts).Dur("retry_in", delay).Msg("cluster connect")
+	c.state.LastError = msg.err.Error()
+	c.report()
+	self, root := c.self, c.root
+	c.retry = c.env.Clock.AfterFunc(delay, func() { root.Send(self, &clusterRetry{}) })
+}
+
+func (c *Cluster) armTick() {
+	if c.tick != nil {
+		c.tick.Stop()
+	}
+	self, root := c.self, c.root
+	c.tick = c.env.Clock.AfterFunc(c.scanEvery, func() { root.Send(self, &clusterTick{}) })
+}
+
+type renewJob struct {
+	stream string
+	rev    uint64
+	value  []byte
+}
+
+// startRound renews the leases and the member key that are due, then scans members and
+// leases, in one goroutine bounded by ttl/3.
+func (c *Cluster) startRound() {
+	if c.kv == nil {
+		return
+	}
+	if c.busy {
+		c.again = true
+		return
+	}
+	c.again = false
+	now := c.env.Clock.Now()
+	// Renew what would be more than half a scan late at the next scan: renewals then land
+	// every ttl/3 give or take half a scan, well before the fence at ttl×2/3.
+	due := func(last time.Time) bool { return last.IsZero() || now.Sub(last) >= c.renewEvery-c.scanEvery/2 }
+	var renews []renewJob
+	for name, l := range c.held {
+		if !l.stopped && due(l.renewedAt) {
+			v, _ := json.Marshal(leaseValue{Instance: c.instance, Since: l.since, Epoch: l.epoch})
+			renews = append(renews, renewJob{name, l.rev, v})
+		}
+	}
+	member := due(c.memberAt)
+	memberValue, _ := json.Marshal(leaseValue{Instance: c.instance, Since: now})
+	c.busy = true
+	gen, kv, clock, self, root := c.gen, c.kv, c.env.Clock, c.self, c.root
+	streams, instance, timeout := slices.Clone(c.cfg.Streams), c.instance, c.renewEvery
+	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	wg := &c.wg
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		res := &roundDone{gen: gen}
+		defer func() {
+			if r := recover(); r != nil {
+				res.scanErr = fmt.Errorf("panic: %v", r)
+			}
+			root.Send(self, res)
+		}()
+		for _, r := range renews {
+			sent := clock.Now()
+			rev, err := kv.Update(ctx, leaseKeyPrefix+r.stream, r.value, r.rev)
+			res.renewed = append(res.renewed, renewResult{stream: r.stream, oldRev: r.rev, rev: rev, sentAt: sent, err: err})
+		}
+		if member {
+			res.memberSentAt = clock.Now()
+			_, res.memberErr = kv.Put(ctx, memberKeyPrefix+instance, memberValue)
+		}
+		res.members, res.owners, res.scanErr = scanLeases(ctx, kv, streams)
+	}()
+}
+
+// scanLeases reads the member keys and every stream's lease.
+func scanLeases(ctx context.Context, kv jetstream.KeyValue, streams []string) ([]string, []messages.StreamOwner, error) {
+	lister, err := kv.ListKeysFiltered(ctx, memberKeyPrefix+"*")
+	if err != nil {
+		return nil, nil, fmt.Errorf("list members: %w", err)
+	}
+	var members []string
+	for k := range lister.Keys() {
+		members = append(members, strings.TrimPrefix(k, memberKeyPrefix))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("list members: %w", err)
+	}
+	slices.Sort(members)
+	owners := make([]messages.StreamOwner, 0, len(streams))
+	for _, s := range streams {
+		e, err := kv.Get(ctx, leaseKeyPrefix+s)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			owners = append(owners, messages.StreamOwner{Stream: s})
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("read lease %s: %w", s, err)
+		}
+		var v leaseValue
+		_ = json.Unmarshal(e.Value(), &v) // a foreign value still counts as held
+		if v.Instance == "" {
+			v.Instance = "?"
+		}
+		epoch := v.Epoch
+		if epoch == 0 {
+			epoch = e.Revision()
+		}
+		owners = append(owners, messages.StreamOwner{Stream: s, Owner: v.Instance, Epoch: epoch})
+	}
+	return members, owners, nil
+}
+
+func (c *Cluster) roundDone(msg *roundDone) {
+	if msg.gen != c.gen {
+		return
+	}
+	c.busy = false
+	defer c.idle()
+	for _, r := range msg.renewed {
+		l := c.held[r.stream]
+		if l == nil || l.rev != r.oldRev {
+			continue // released or lost meanwhile
+		}
+		switch {
+		case r.err == nil:
+			l.rev, l.renewedAt = r.rev, r.sentAt
+			c.armFence(r.stream, l)
+		case errors.Is(r.err, jetstream.ErrKeyRevisionMismatch), errors.Is(r.err, jetstream.ErrKeyNotFound):
+			c.lose(r.stream, "renewal refused: "+r.err.Error())
+		default:
+			c.log.Warn().Err(r.err).Str("stream", r.stream).Dur("fence_in", l.renewedAt.Add(c.fenceAfter).Sub(c.env.Clock.Now())).
+				Msg("lease renewal")
+		}
+	}
+	if msg.memberErr == nil && !msg.memberSentAt.IsZero() {
+		c.memberAt = msg.memberSentAt
+	}
+	if msg.scanErr != nil || msg.memberErr != nil {
+		err := msg.scanErr
+		if err == nil {
+			err = msg.memberErr
+		}
+		c.state.LastError = err.Error()
+		c.log.Warn().Err(err).Msg("cluster scan")
+		c.report()
+		return
+	}
+	c.state.LastError = ""
+	c.state.Live = msg.members
+	c.state.LastScanAt = c.env.Clock.Now()
+	clear(c.owners)
+	for _, o := range msg.owners {
+		c.owners[o.Stream] = o
+	}
+	c.report()
+	c.plan()
+}
+
+// idle runs a scan that fell due while a job was under way.
+func (c *Cluster) idle() {
+	if !c.busy && c.again {
+		c.startRound()
+	}
+}
+
+// plan hands over or takes leases after a scan.
+func (c *Cluster) plan() {
+	owners := map[string]string{}
+	for s, o := range c.owners {
+		if o.Owner != "" {
+			owners[s] = o.Owner
+		}
+	}
+	held := make([]heldLease, 0, len(c.held))
+	for name, l := range c.held {
+		held = append(held, heldLease{Stream: name, Since: l.since, Releasing: l.releasing})
+		owners[name] = c.instance
+	}
+	p := planLeases(c.instance, c.cfg.Streams, c.state.Live, owners, held, c.stopping, c.cfg.Cluster.Slack)
+	for _, s := range p.Release {
+		l := c.held[s]
+		l.releasing = true
+		c.log.Info().Str("stream", s).Int("live", len(c.state.Live)).Msg("handing stream over")
+		c.root.Send(c.cfg.Root, &messages.StopStream{Stream: s})
+	}
+	if len(p.Take) > 0 {
+		c.acquire(p.Take)
+	}
+}
+
+// acquire tries Create on each lease key, in order, in a goroutine.
+func (c *Cluster) acquire(streams []string) {
+	c.busy = true
+	gen, kv, clock, self, root := c.gen, c.kv, c.env.Clock, c.self, c.root
+	now := clock.Now()
+	value, _ := json.Marshal(leaseValue{Instance: c.instance, Since: now})
+	ctx, cancel := context.WithTimeout(c.ctx, c.renewEvery)
+	wg := &c.wg
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		res := &acquireDone{gen: gen}
+		defer func() {
+			_ = recover() // results so far still count; the rest is retried next scan
+			root.Send(self, res)
+		}()
+		for _, s := range streams {
+			sent := clock.Now()
+			rev, err := kv.Create(ctx, leaseKeyPrefix+s, value)
+			res.results = append(res.results, acquireResult{stream: s, rev: rev, sentAt: sent, err: err})
+		}
+	}()
+}
+
+func (c *Cluster) acquired(msg *acquireDone) {
+	if msg.gen != c.gen {
+		for _, r := range msg.results {
+			if r.err == nil {
+				c.log.Warn().Str("stream", r.stream).Msg("lease taken on an old connection; left to expire")
+			}
+		}
+		return
+	}
+	c.busy = false
+	defer c.idle()
+	now := c.env.Clock.Now()
+	for _, r := range msg.results {
+		if r.err != nil {
+			if !errors.Is(r.err, jetstream.ErrKeyExists) {
+				c.log.Warn().Err(r.err).Str("stream", r.stream).Msg("lease take")
+			}
+			continue
+		}
+		if now.Sub(r.sentAt) >= c.fenceAfter || !slices.Contains(c.cfg.Streams, r.stream) {
+			continue // too late to run it safely, or removed meanwhile: the key expires
+		}
+		l := &lease{rev: r.rev, epoch: r.rev, since: now, renewedAt: r.sentAt}
+		c.held[r.stream] = l
+		c.armFence(r.stream, l)
+		c.cfg.Cursors.Own(r.stream, true)
+		c.owners[r.stream] = messages.StreamOwner{Stream: r.stream, Owner: c.instance, Epoch: r.rev}
+		if m := c.env.Metrics; m != nil {
+			m.ClusterAcquired.Inc()
+		}
+		c.log.Info().Str("stream", r.stream).Uint64("epoch", r.rev).Msg("lease acquired")
+		c.root.Send(c.cfg.Root, &messages.RunStream{Stream: r.stream, Epoch: r.rev})
+	}
+	c.report()
+}
+
+// armFence schedules the self-fence of stream at renewedAt + ttl×2/3.
+func (c *Cluster) armFence(stream string, l *lease) {
+	if l.fence != nil {
+		l.fence.Stop()
+	}
+	d := max(l.renewedAt.Add(c.fenceAfter).Sub(c.env.Clock.Now()), 0)
+	self, root, rev := c.self, c.root, l.rev
+	l.fence = c.env.Clock.AfterFunc(d, func() { root.Send(self, &fenceTick{stream: stream, rev: rev}) })
+}
+
+// lose stops a stream whose lease this instance can no longer prove it holds.
+func (c *Cluster) lose(stream, reason string) {
+	l := c.held[stream]
+	c.dropHeld(stream)
+	c.cfg.Cursors.Own(stream, false)
+	if m := c.env.Metrics; m != nil {
+		m.ClusterLost.Inc()
+	}
+	c.log.Warn().Str("stream", stream).Str("reason", reason).Msg("lease lost; stopping stream")
+	if !l.stopped {
+		c.stopping[stream] = true
+		c.root.Send(c.cfg.Root, &messages.StopStream{Stream: stream})
+	}
+	c.report()
+}
+
+func (c *Cluster) dropHeld(stream string) {
+	if l := c.held[stream]; l != nil && l.fence != nil {
+		l.fence.Stop()
+	}
+	delete(c.held, stream)
+	if o, ok := c.owners[stream]; ok && o.Owner == c.instance {
+		delete(c.owners, stream)
+	}
+}
+
+// streamStopped: a handed-over stream has flushed and saved its cursor, so its key can go.
+func (c *Cluster) streamStopped(stream string) {
+	delete(c.stopping, stream)
+	l := c.held[stream]
+	if l == nil || !l.releasing || l.stopped {
+		return
+	}
+	l.stopped = true
+	c.cfg.Cursors.Own(stream, false)
+	if c.kv == nil {
+		c.dropHeld(stream)
+		return
+	}
+	gen, kv, self, root, rev := c.gen, c.kv, c.self, c.root, l.rev
+	ctx, cancel := context.WithTimeout(c.ctx, c.renewEvery)
+	wg := &c.wg
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		err := kv.Delete(ctx, leaseKeyPrefix+stream, jetstream.LastRevision(rev))
+		root.Send(self, &releaseDone{gen: gen, stream: stream, rev: rev, err: err})
+	}()
+}
+
+func (c *Cluster) released(msg *releaseDone) {
+	l := c.held[msg.stream]
+	if l == nil || l.rev != msg.rev {
+		return
+	}
+	c.dropHeld(msg.stream)
+	if msg.err != nil {
+		c.log.Warn().Err(msg.err).Str("stream", msg.stream).Msg("lease release; it expires instead")
+	} else {
+		c.log.Info().Str("stream", msg.stream).Msg("lease handed over")
+	}
+	if m := c.env.Metrics; m != nil {
+		m.ClusterHandovers.Inc()
+	}
+	c.report()
+}
+
+// report sends the cluster's state to the status owner and updates the gauges.
+func (c *Cluster) report() {
+	st := c.state
+	st.Live = slices.Clone(c.state.Live)
+	st.Warnings = slices.Clone(c.state.Warnings)
+	st.Owners = make([]messages.StreamOwner, 0, len(c.cfg.Streams))
+	for _, s := range c.cfg.Streams {
+		o := c.owners[s]
+		o.Stream = s
+		if l := c.held[s]; l != nil {
+			o.Owner, o.Epoch = c.instance, l.epoch
+		}
+		st.Owners = append(st.Owners, o)
+	}
+	if m := c.env.Metrics; m != nil {
+		m.ClusterOwned.Set(float64(len(c.held)))
+		m.ClusterLive.Set(float64(len(st.Live)))
+	}
+	if c.env.Status != nil {
+		c.root.Send(c.env.Status, &st)
+	}
+}
+
+// teardown stops the timers and goroutines, withdraws the member key (leases expire on their
+// own, after the streams have stopped) and closes the connection.
+func (c *Cluster) teardown() {
+	for _, t := range []Timer{c.tick, c.retry} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	for name := range c.held {
+		if l := c.held[name]; l.fence != nil {
+			l.fence.Stop()
+		}
+	}
+	if c.kv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = c.kv.Delete(ctx, memberKeyPrefix+c.instance)
+		cancel()
+	}
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.wg.Wait()
+	if c.nc != nil {
+		c.nc.Close()
+	}
+	c.nc, c.kv = nil, nil
+}

@@ -1,0 +1,274 @@
+package actors_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"holdfast/actors"
+	"holdfast/actors/actortest"
+	"holdfast/config"
+	"holdfast/messages"
+	"holdfast/metrics"
+	"holdfast/natstest"
+)
+
+// fakeRoot runs streams as the Cluster actor asks and records every change.
+type fakeRoot struct {
+	mu      sync.Mutex
+	running map[string]bool
+	starts  []string
+	stops   []string
+	cluster *actor.PID
+	hold    bool // StopStream is not answered while set
+	held    []string
+}
+
+func (f *fakeRoot) receive(ctx actor.Context) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch m := ctx.Message().(type) {
+	case *messages.RunStream:
+		f.running[m.Stream] = true
+		f.starts = append(f.starts, m.Stream)
+	case *messages.StopStream:
+		delete(f.running, m.Stream)
+		f.stops = append(f.stops, m.Stream)
+		if f.hold {
+			f.held = append(f.held, m.Stream)
+			return
+		}
+		ctx.Send(f.cluster, &messages.StreamStopped{Stream: m.Stream})
+	}
+}
+
+func (f *fakeRoot) Running() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for s := range f.running {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (f *fakeRoot) Stops() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.stops)
+}
+
+var sixStreams = []string{"s1", "s2", "s3", "s4", "s5", "s6"}
+
+const testTTL = 3 * time.Second
+
+// startMember spawns a Cluster actor for instance on sys with its own fake root.
+func startMember(t *testing.T, sys *actor.ActorSystem, clock actors.Clock, url, instance string, status ...*actor.PID) (*fakeRoot, *metrics.Metrics) {
+	t.Helper()
+	cc := config.DefaultClusterConfig()
+	cc.URLs, cc.Instance, cc.LeaseTTL = []string{url}, instance, config.Duration{Duration: testTTL}
+	f := &fakeRoot{running: map[string]bool{}}
+	rootPID := sys.Root.Spawn(actor.PropsFromFunc(f.receive))
+	m := metrics.New()
+	env := actors.Env{Log: zerolog.New(zerolog.NewTestWriter(t)).With().Str("test_instance", instance).Logger(),
+		Clock: clock, Metrics: m}
+	if len(status) > 0 {
+		env.Status = status[0]
+	}
+	pid, err := sys.Root.SpawnNamed(actors.ClusterProps(env, actors.ClusterConfig{Cluster: cc, Streams: sixStreams,
+		Root: rootPID, Cursors: actors.NewKVCursors()}), "cluster-"+instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.cluster = pid
+	f.mu.Unlock()
+	t.Cleanup(func() { _ = sys.Root.StopFuture(pid).Wait() })
+	return f, m
+}
+
+func leasesKV(t *testing.T, url string) jetstream.KeyValue {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kv jetstream.KeyValue
+	actortest.Eventually(t, "the leases bucket", func() bool {
+		kv, err = js.KeyValue(context.Background(), "holdfast_leases")
+		return err == nil
+	})
+	return kv
+}
+
+func leaseOf(t *testing.T, kv jetstream.KeyValue, stream string) (owner string, rev uint64) {
+	t.Helper()
+	e, err := kv.Get(context.Background(), "stream."+stream)
+	if err != nil {
+		return "", 0
+	}
+	var v struct{ Instance string }
+	if err := json.Unmarshal(e.Value(), &v); err != nil {
+		t.Fatalf("lease value %q: %v", e.Value(), err)
+	}
+	return v.Instance, e.Revision()
+}
+
+// scanned waits until instance reported a scan made at the clock's current time.
+func scanned(t *testing.T, probe *actortest.Probe, clock *actortest.Clock, instance string) {
+	t.Helper()
+	now := clock.Now()
+	actortest.Eventually(t, instance+" scanned at "+now.String(), func() bool {
+		for _, msg := range probe.Messages() {
+			if st, ok := msg.(*messages.ClusterState); ok && st.Instance == instance && st.LastScanAt.Equal(now) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// advanceUntil moves the manual clock in steps of d (each step lets the rounds the timers
+// start finish on the real server) until cond holds.
+func advanceUntil(t *testing.T, clock *actortest.Clock, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	actortest.Eventually(t, what, func() bool {
+		if cond() {
+			return true
+		}
+		clock.Advance(d)
+		return cond()
+	})
+}
+
+// TestClusterTakesRenewsAndSelfFences: alone, an instance takes every lease and renews each
+// by compare-and-set every ttl/3; cut off from NATS, it stops its streams exactly at
+// ttl×2/3 after the last renewal was sent, on its own clock.
+func TestClusterTakesRenewsAndSelfFences(t *testing.T) {
+	ns, err := natstest.Run(natstest.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Stop()
+	sys, probe := actortest.NewSystem(t)
+	clock := actortest.NewClock(time.Unix(0, 0))
+	f, m := startMember(t, sys, clock, ns.URL(), "a", probe.PID)
+	kv := leasesKV(t, ns.URL())
+	actortest.Eventually(t, "all six streams running", func() bool { return len(f.Running()) == 6 })
+	for _, s := range sixStreams {
+		if owner, _ := leaseOf(t, kv, s); owner != "a" {
+			t.Fatalf("lease %s held by %q, want a", s, owner)
+		}
+	}
+	if got := testutilValue(m, "holdfast_cluster_lease_acquisitions_total"); got != 6 {
+		t.Errorf("acquisitions = %v, want 6", got)
+	}
+	// Taken at clock 0; renewals are due every ttl/3 = 1s and the scan runs every second.
+	revs := map[string]uint64{}
+	for _, s := range sixStreams {
+		_, revs[s] = leaseOf(t, kv, s)
+	}
+	clock.Advance(time.Second)
+	actortest.Eventually(t, "every lease renewed by compare-and-set at 1s", func() bool {
+		for _, s := range sixStreams {
+			if owner, rev := leaseOf(t, kv, s); owner != "a" || rev <= revs[s] {
+				return false
+			}
+		}
+		return true
+	})
+	actortest.Eventually(t, "the round at 1s applied", func() bool {
+		for _, msg := range probe.Messages() {
+			if st, ok := msg.(*messages.ClusterState); ok && st.LastScanAt.Equal(time.Unix(1, 0)) {
+				return true
+			}
+		}
+		return false
+	})
+	// Cut off from NATS, the last renewal was sent at 1s: the streams must stop at
+	// 1s + ttl×2/3 = 3s, and not a moment before.
+	ns.Stop()
+	clock.Advance(2*time.Second - time.Millisecond)
+	clock.AwaitTimer(t, time.Millisecond) // the fence timers are still pending: nothing fenced yet
+	if stops := f.Stops(); len(stops) != 0 {
+		t.Fatalf("stopped %v before ttl×2/3", stops)
+	}
+	clock.Advance(time.Millisecond)
+	actortest.Eventually(t, "all six stopped at ttl×2/3", func() bool { return len(f.Running()) == 0 })
+	if got := testutilValue(m, "holdfast_cluster_lease_losses_total"); got != 6 {
+		t.Errorf("losses = %v, want 6", got)
+	}
+}
+
+func testutilValue(m *metrics.Metrics, name string) float64 {
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		return -1
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			sum := 0.0
+			for _, s := range mf.GetMetric() {
+				sum += s.GetCounter().GetValue() + s.GetGauge().GetValue()
+			}
+			return sum
+		}
+	}
+	return 0
+}
+
+// TestClusterHandsOverToANewInstance: a second instance joins an instance holding all six;
+// the first hands three over gracefully (stop, then release), the second takes them, and no
+// stream ever runs on both.
+func TestClusterHandsOverToANewInstance(t *testing.T) {
+	ns := natstest.Start(t)
+	sys, probe := actortest.NewSystem(t)
+	clock := actortest.NewClock(time.Unix(0, 0))
+	a, ma := startMember(t, sys, clock, ns.URL(), "a", probe.PID)
+	actortest.Eventually(t, "a runs all six", func() bool { return len(a.Running()) == 6 })
+	scanned(t, probe, clock, "a")
+	b, _ := startMember(t, sys, clock, ns.URL(), "b", probe.PID)
+	scanned(t, probe, clock, "b")
+	// Time moves one scan period at a time, and only once both instances have scanned, so
+	// renewals are never late on the manual clock.
+	for step := 0; ; step++ {
+		for _, s := range a.Running() {
+			if slices.Contains(b.Running(), s) {
+				t.Fatalf("stream %s runs on both instances", s)
+			}
+		}
+		if len(a.Running()) == 3 && len(b.Running()) == 3 {
+			break
+		}
+		if step == 10 {
+			t.Fatalf("after %d scans a runs %v, b runs %v; want three each", step, a.Running(), b.Running())
+		}
+		clock.Advance(time.Second)
+		scanned(t, probe, clock, "a")
+		scanned(t, probe, clock, "b")
+		actortest.Eventually(t, "streams started and stopped", func() bool { return len(a.Running())+len(b.Running()) <= 6 })
+	}
+	if got := testutilValue(ma, "holdfast_cluster_lease_losses_total"); got != 0 {
+		t.Errorf("losses = %v, want 0", got)
+	}
+	if got := testutilValue(ma, "holdfast_cluster_handovers_total"); got != 3 {
+		t.Errorf("handovers = %v, want 3", got)
+	}
+	if n := len(a.Stops()); n != 3 {
+		t.Errorf("a stopped %d streams, want 3", n)
+	}
+}

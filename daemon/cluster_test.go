@@ -1,0 +1,431 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"holdfast/control"
+	"holdfast/natstest"
+	"holdfast/upstream"
+)
+
+// clusterTTL is the lease_ttl of the cluster tests: fences at 2s, renews every second.
+const clusterTTL = 3 * time.Second
+
+// clusterRig is one embedded NATS server with JetStream, six upstream feeds and a publisher
+// that keeps them busy, shared by the instances of a cluster test.
+type clusterRig struct {
+	t    *testing.T
+	ns   *natstest.Server
+	ups  []*upstream.Server
+	stop chan struct{}
+	done sync.WaitGroup
+}
+
+func newClusterRig(t *testing.T) *clusterRig {
+	t.Helper()
+	r := &clusterRig{t: t, ns: natstest.Start(t), stop: make(chan struct{})}
+	for range 6 {
+		r.ups = append(r.ups, upstream.NewTest(t, upstream.Options{}))
+	}
+	return r
+}
+
+func streamName(i int) string { return fmt.Sprintf("s%d", i+1) }
+
+// config is the same for every instance but for the control socket, the state dir and,
+// for a partition test, the NATS URL (a proxy in front of the same server).
+func (r *clusterRig) config(h *harness, natsURL string) string {
+	var b strings.Builder
+	b.WriteString(h.header(5*time.Second, ""))
+	fmt.Fprintf(&b, `
+[[sink]]
+name = "js"
+kind = "nats"
+urls = [%q]
+jetstream = "EVENTS"
+create_stream = true
+duplicate_window = "2m"
+timeout = "2s"
+
+[cluster]
+urls = [%q]
+lease_ttl = %q
+bucket = "hf"
+`, natsURL, natsURL, clusterTTL.String())
+	for i, up := range r.ups {
+		b.WriteString(streamDef{name: streamName(i), url: up.URL(), sink: "js",
+			tables: "[stream.cursor]\nfield = \"seq\"\nsubscribe_key = \"since\"\ncheckpoint_interval = \"200ms\""}.String())
+	}
+	return b.String()
+}
+
+// instance writes the config for a new harness and starts a daemon on it.
+func (r *clusterRig) instance(natsURL string) (*harness, *proc) {
+	r.t.Helper()
+	h := newHarness(r.t, false)
+	h.write(r.config(h, natsURL))
+	return h, h.start()
+}
+
+// publish keeps every feed busy (one event per feed every 10ms) until stopPublishing.
+func (r *clusterRig) publish() {
+	r.done.Add(1)
+	go func() {
+		defer r.done.Done()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-r.stop:
+				return
+			case <-tick.C:
+				for _, up := range r.ups {
+					up.Publish("tick", nil)
+				}
+			}
+		}
+	}()
+}
+
+func (r *clusterRig) stopPublishing() {
+	close(r.stop)
+	r.done.Wait()
+}
+
+// running lists the streams an instance runs and has connected, from /v1/streams.
+func runningHere(h *harness) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := h.client().Status(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, s := range st.Streams {
+		if s.State == "connected" {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+// clusterView is an instance's cluster section of /v1/streams.
+func clusterView(h *harness) *control.ClusterStatus {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := h.client().Status(ctx)
+	if err != nil {
+		return nil
+	}
+	return st.Cluster
+}
+
+// waitRunning waits until each instance runs want[i] connected streams, with no stream on two.
+func (r *clusterRig) waitRunning(ps []*proc, hs []*harness, want ...int) {
+	r.t.Helper()
+	ps[0].waitFor(fmt.Sprintf("instances running %v streams", want), func() bool {
+		seen := map[string]bool{}
+		for i, h := range hs {
+			got := runningHere(h)
+			if len(got) != want[i] {
+				return false
+			}
+			for _, s := range got {
+				if seen[s] {
+					return false
+				}
+				seen[s] = true
+			}
+		}
+		return true
+	})
+}
+
+// exactlyOnce waits until JetStream holds every event each feed published, then checks that
+// it holds each exactly once.
+func (r *clusterRig) exactlyOnce() {
+	r.t.Helper()
+	var total uint64
+	for _, up := range r.ups {
+		total += up.LastSeq()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	for {
+		n, err := natstest.Count(context.Background(), r.ns.URL(), "EVENTS")
+		if err == nil && n >= total {
+			break
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("JetStream holds %d messages (%v), want %d", n, err, total)
+		}
+		<-tick.C
+	}
+	msgs, err := natstest.Stored(context.Background(), r.ns.URL(), "EVENTS")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	seen := map[string]map[uint64]int{}
+	for _, m := range msgs {
+		var env struct {
+			Stream  string
+			Message struct{ Seq uint64 }
+		}
+		if err := json.Unmarshal(m.Data, &env); err != nil {
+			r.t.Fatalf("stored %q: %v", m.Data, err)
+		}
+		if want := fmt.Sprintf("%s/%d", env.Stream, env.Message.Seq); m.ID != want {
+			r.t.Errorf("Nats-Msg-Id %q, want %q", m.ID, want)
+		}
+		if seen[env.Stream] == nil {
+			seen[env.Stream] = map[uint64]int{}
+		}
+		seen[env.Stream][env.Message.Seq]++
+	}
+	var problems []string
+	for i, up := range r.ups {
+		for seq := uint64(1); seq <= up.LastSeq(); seq++ {
+			if n := seen[streamName(i)][seq]; n != 1 {
+				problems = append(problems, fmt.Sprintf("%s seq %d stored %d times", streamName(i), seq, n))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		r.t.Fatalf("%d of %d events not stored exactly once: %s", len(problems), total, strings.Join(problems[:min(len(problems), 8)], "; "))
+	}
+	r.t.Logf("JetStream holds all %d events of %d feeds exactly once", total, len(r.ups))
+}
+
+// TestClusterFailoverAfterSIGKILL is issue test 2: two daemons with the same config share
+// six streams three and three (the second joining by handover); SIGKILL one and the other
+// runs all six within lease_ttl + 2s; JetStream holds every seq of every stream once.
+func TestClusterFailoverAfterSIGKILL(t *testing.T) {
+	r := newClusterRig(t)
+	ha, pa := r.instance(r.ns.URL())
+	pa.waitFor("a runs all six", func() bool { return len(runningHere(ha)) == 6 })
+	r.publish()
+	hb, pb := r.instance(r.ns.URL())
+	r.waitRunning([]*proc{pa, pb}, []*harness{ha, hb}, 3, 3)
+	if c := clusterView(hb); c == nil || len(c.Live) != 2 || len(c.Streams) != 6 || c.Streams[0].Owner == "" {
+		t.Fatalf("b's cluster status = %+v, want two live instances and an owner per stream", c)
+	}
+	awaitEvents(t, r, 50)
+
+	pa.signal(syscall.SIGKILL)
+	killed := time.Now()
+	pa.wait(exitTimeout)
+	pb.waitFor("b runs all six", func() bool { return len(runningHere(hb)) == 6 })
+	took := time.Since(killed)
+	t.Logf("b runs all six %v after the SIGKILL (lease_ttl %v)", took.Round(time.Millisecond), clusterTTL)
+	if took > clusterTTL+2*time.Second {
+		t.Errorf("failover took %v, want at most lease_ttl + 2s = %v", took, clusterTTL+2*time.Second)
+	}
+	awaitEvents(t, r, 50)
+	r.stopPublishing()
+	r.exactlyOnce()
+	if testing.Verbose() {
+		for _, l := range strings.Split(pb.stderr.String(), "\n") {
+			if strings.Contains(l, "lease") || strings.Contains(l, "cluster") || strings.Contains(l, "hand") {
+				t.Log(l)
+			}
+		}
+	}
+}
+
+// awaitEvents waits until every feed published n more events, so each phase carries traffic.
+func awaitEvents(t *testing.T, r *clusterRig, n uint64) {
+	t.Helper()
+	for _, up := range r.ups {
+		target := up.LastSeq() + n
+		awaitUp(t, up, fmt.Sprintf("%d more events", n), func() bool { return up.LastSeq() >= target })
+	}
+}
+
+// TestClusterRebalancesWhenAThirdJoins is issue test 4: a third instance joins two that run
+// three streams each; the streams are handed over to 2/2/2 without loss or duplicates.
+func TestClusterRebalancesWhenAThirdJoins(t *testing.T) {
+	r := newClusterRig(t)
+	ha, pa := r.instance(r.ns.URL())
+	pa.waitFor("a runs all six", func() bool { return len(runningHere(ha)) == 6 })
+	r.publish()
+	hb, pb := r.instance(r.ns.URL())
+	r.waitRunning([]*proc{pa, pb}, []*harness{ha, hb}, 3, 3)
+	awaitEvents(t, r, 50)
+	hc, pc := r.instance(r.ns.URL())
+	r.waitRunning([]*proc{pa, pb, pc}, []*harness{ha, hb, hc}, 2, 2, 2)
+	awaitEvents(t, r, 50)
+	r.stopPublishing()
+	r.exactlyOnce()
+	if n := pa.logged("lease handed over") + pb.logged("lease handed over"); n < 3+2 {
+		t.Errorf("%d handovers logged, want at least 5 (3 to b, 2 to c)", n)
+	}
+}
+
+// cutProxy forwards TCP to a target until Cut: then it closes every connection and holds
+// new ones open without forwarding anything (a black hole), like a partition.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  []net.Conn
+	wg     sync.WaitGroup
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target}
+	p.wg.Add(1)
+	go p.serve()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *cutProxy) URL() string { return "nats://" + p.ln.Addr().String() }
+
+func (p *cutProxy) serve() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c)
+		cut := p.cut
+		p.mu.Unlock()
+		if cut {
+			continue // held open, never answered
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, up)
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go func() { defer p.wg.Done(); _, _ = io.Copy(up, c); _ = up.Close() }()
+		go func() { defer p.wg.Done(); _, _ = io.Copy(c, up); _ = c.Close() }()
+	}
+}
+
+// Cut closes every connection and black-holes new ones.
+func (p *cutProxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = true
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *cutProxy) close() {
+	_ = p.ln.Close()
+	p.Cut()
+	p.wg.Wait()
+}
+
+// overlapWatch records, per feed, the longest time two connections were live at once.
+type overlapWatch struct {
+	mu      sync.Mutex
+	since   map[int]time.Time // feed → when a second connection appeared
+	longest time.Duration
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+func watchOverlaps(r *clusterRig) *overlapWatch {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &overlapWatch{since: map[int]time.Time{}, cancel: cancel}
+	for i, up := range r.ups {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			_ = up.WaitFor(ctx, func() bool { // re-checked on every connection change
+				now, n := time.Now(), up.Conns()
+				w.mu.Lock()
+				defer w.mu.Unlock()
+				start, open := w.since[i]
+				switch {
+				case n >= 2 && !open:
+					w.since[i] = now
+				case n < 2 && open:
+					w.longest = max(w.longest, now.Sub(start))
+					delete(w.since, i)
+				}
+				return false
+			})
+		}()
+	}
+	return w
+}
+
+func (w *overlapWatch) stop() time.Duration {
+	w.cancel()
+	w.wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, start := range w.since {
+		w.longest = max(w.longest, time.Since(start))
+	}
+	return w.longest
+}
+
+// TestClusterPartitionedInstanceStopsItsStreams is issue test 3: an instance cut off from
+// NATS stops its streams at lease_ttl×2/3 after its last renewal, before its leases can
+// expire; the other takes them over; no feed ever sees two live connections; JetStream
+// holds every event exactly once.
+func TestClusterPartitionedInstanceStopsItsStreams(t *testing.T) {
+	r := newClusterRig(t)
+	proxy := newCutProxy(t, strings.TrimPrefix(r.ns.URL(), "nats://"))
+	ha, pa := r.instance(proxy.URL())
+	pa.waitFor("a runs all six", func() bool { return len(runningHere(ha)) == 6 })
+	r.publish()
+	hb, pb := r.instance(r.ns.URL())
+	r.waitRunning([]*proc{pa, pb}, []*harness{ha, hb}, 3, 3)
+	awaitEvents(t, r, 50)
+	aStreams := runningHere(ha)
+
+	watch := watchOverlaps(r)
+	proxy.Cut()
+	cut := time.Now()
+	pa.waitFor("a stops its streams", func() bool { return len(runningHere(ha)) == 0 })
+	stoppedAfter := time.Since(cut)
+	pb.waitFor("b runs all six", func() bool { return len(runningHere(hb)) == 6 })
+	tookOver := time.Since(cut)
+	awaitEvents(t, r, 50)
+	overlap := watch.stop()
+	t.Logf("cut off: a stopped %v streams within %v; b ran all six %v after the cut; longest double connection %v",
+		aStreams, stoppedAfter.Round(time.Millisecond), tookOver.Round(time.Millisecond), overlap)
+	if overlap > 0 {
+		t.Errorf("a feed saw two live connections for %v", overlap)
+	}
+	if stoppedAfter > clusterTTL {
+		t.Errorf("a stopped its streams %v after the cut, want before lease_ttl %v", stoppedAfter, clusterTTL)
+	}
+	if n := pa.logged("lease lost; stopping stream"); n != len(aStreams) {
+		t.Errorf("a logged %d lost leases, want %d", n, len(aStreams))
+	}
+	if c := clusterView(ha); c == nil || c.State == "connected" {
+		t.Errorf("a's cluster status = %+v, want it not connected", c)
+	}
+	r.stopPublishing()
+	r.exactlyOnce()
+}

@@ -1,0 +1,173 @@
+package supervisor
+
+import (
+	"slices"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"holdfast/actors"
+	"holdfast/config"
+	"holdfast/messages"
+	"holdfast/sinks"
+)
+
+// replayMargin is added to lease_ttl and the longest checkpoint interval to get the longest
+// replay a failover causes (the new owner's connect and resubscribe).
+const replayMargin = 30 * time.Second
+
+// rootCluster is the root's side of cluster mode.
+type rootCluster struct {
+	pid      *actor.PID
+	instance string
+	cursors  *actors.KVCursors
+	state    *messages.ClusterState // the latest report; nil before the first
+	notify   map[string]bool        // streams stopping at the Cluster actor's request
+}
+
+// startCluster spawns the Cluster actor; streams start when it takes their leases.
+func (r *Root) startCluster(ctx actor.Context) {
+	cc := *r.cfg.Config.Cluster
+	if cc.Instance == "" {
+		cc.Instance = actors.DefaultInstance()
+	}
+	rc := &rootCluster{instance: cc.Instance, cursors: actors.NewKVCursors(), notify: map[string]bool{}}
+	props := actors.ClusterProps(r.env, actors.ClusterConfig{Cluster: cc, Streams: streamNames(r.cfg.Config),
+		Root: ctx.Self(), Cursors: rc.cursors, Replay: LongestReplay(r.cfg.Config), JetStreams: jetStreams(r.cfg.Config)})
+	pid, err := ctx.SpawnNamed(props, actors.NameCluster)
+	if err != nil {
+		r.log.Error().Err(err).Msg("start cluster")
+		return
+	}
+	rc.pid = pid
+	r.cluster = rc
+	r.log.Info().Str("instance", cc.Instance).Int("streams", len(r.cfg.Config.Streams)).Msg("cluster mode")
+}
+
+// clusterMessage runs and stops streams as the Cluster actor asks, like a reload does.
+func (r *Root) clusterMessage(ctx actor.Context, msg any) {
+	if r.cluster == nil {
+		return
+	}
+	switch msg := msg.(type) {
+	case *messages.RunStream:
+		if _, running := r.streams[msg.Stream]; running {
+			return
+		}
+		for _, sc := range StreamConfigs(r.cfg.Config, r.cfg.Stdout) {
+			if sc.Stream.Name == msg.Stream {
+				sc.Cursors = r.cluster.cursors
+				r.startStream(ctx, sc)
+			}
+		}
+	case *messages.StopStream:
+		r.stopClusterStream(ctx, msg.Stream)
+	case *messages.ClusterState:
+		r.cluster.state = msg
+	}
+}
+
+// stopClusterStream stops a stream as a reload does (without waiting in Receive); the
+// Cluster actor hears StreamStopped once the subtree terminated (sinks flushed, cursor
+// saved). Until then the name stays taken and the Cluster actor does not take it again.
+func (r *Root) stopClusterStream(ctx actor.Context, name string) {
+	if _, running := r.streams[name]; !running {
+		ctx.Send(r.cluster.pid, &messages.StreamStopped{Stream: name})
+		return
+	}
+	r.cluster.notify[name] = true
+	r.stopStream(ctx, name, nil) // a restart a reload asked for is dropped: the lease is gone
+}
+
+// clusterStopped tells the Cluster actor that a stream it asked to stop has terminated.
+func (r *Root) clusterStopped(ctx actor.Context, name string) {
+	if r.cluster != nil && r.cluster.notify[name] {
+		delete(r.cluster.notify, name)
+		ctx.Send(r.cluster.pid, &messages.StreamStopped{Stream: name})
+	}
+}
+
+// clusterReloaded tells the Cluster actor the configured streams after a reload.
+func (r *Root) clusterReloaded(ctx actor.Context) {
+	if r.cluster != nil {
+		ctx.Send(r.cluster.pid, &messages.ClusterStreams{Streams: streamNames(r.cfg.Config)})
+	}
+}
+
+// stopClusterStreams stops every stream before the Cluster actor (a sibling) closes the NATS
+// connection their cursors are saved through.
+func (r *Root) stopClusterStreams(ctx actor.Context) {
+	if r.cluster == nil {
+		return
+	}
+	futures := make([]*actor.Future, 0, len(r.streams))
+	for name := range r.streams {
+		futures = append(futures, ctx.StopFuture(StreamPID(ctx.Self(), name)))
+	}
+	for _, f := range futures {
+		_ = f.Wait() // each times out on its own
+	}
+}
+
+// clusterSnapshot adds the cluster's state and each local stream's owner to a status.
+func (r *Root) clusterSnapshot(out *messages.Status) {
+	if r.cluster == nil {
+		return
+	}
+	for i := range out.Streams {
+		out.Streams[i].Owner = r.cluster.instance
+	}
+	st := messages.ClusterState{Instance: r.cluster.instance, State: messages.ClusterConnecting}
+	if r.cluster.state != nil {
+		st = *r.cluster.state
+		st.Live, st.Owners, st.Warnings = slices.Clone(st.Live), slices.Clone(st.Owners), slices.Clone(st.Warnings)
+	}
+	out.Cluster = &st
+}
+
+// clusterDrain caps a stream's stop drain in cluster mode at lease_ttl/6, so that a stream
+// fenced at ttl×2/3 has closed its socket well before the lease can expire.
+func (r *Root) clusterDrain(d time.Duration) time.Duration {
+	if r.cluster == nil || r.cfg.Config.Cluster == nil {
+		return d
+	}
+	return min(d, r.cfg.Config.Cluster.LeaseTTL.Duration/6)
+}
+
+func streamNames(cfg *config.Config) []string {
+	out := make([]string, 0, len(cfg.Streams))
+	for _, s := range cfg.Streams {
+		out = append(out, s.Name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// LongestReplay is how far back a new owner may resume: lease_ttl (the old owner's last
+// renewal to the lease's expiry) plus the longest checkpoint interval plus replayMargin.
+func LongestReplay(cfg *config.Config) time.Duration {
+	if cfg.Cluster == nil {
+		return 0
+	}
+	var cp time.Duration
+	for _, s := range cfg.Streams {
+		cp = max(cp, s.Cursor.CheckpointInterval.Duration)
+	}
+	return cfg.Cluster.LeaseTTL.Duration + cp + replayMargin
+}
+
+// jetStreams lists the JetStreams the nats sinks publish to, for the duplicate-window check.
+func jetStreams(cfg *config.Config) []actors.JetStreamWindow {
+	var out []actors.JetStreamWindow
+	for _, s := range cfg.Sinks {
+		if s.Kind != sinks.KindNATS || slices.ContainsFunc(out, func(w actors.JetStreamWindow) bool { return w.Name == s.JetStream }) {
+			continue
+		}
+		w := actors.JetStreamWindow{Name: s.JetStream}
+		if s.CreateStream {
+			w.Configured = s.DuplicateWindow.Duration
+		}
+		out = append(out, w)
+	}
+	return out
+}
