@@ -53,3 +53,37 @@ func TestDemoShowsEventsWithinFiveSeconds(t *testing.T) {
 		t.Errorf("demo exited with %v after SIGTERM, want 0", st)
 	}
 }
+
+// TestDemoClusterFailsOverExactlyOnce runs `holdfast demo --cluster` as a newcomer would:
+// the second instance ends up running all four feeds after the first stops, and the demo's
+// own check finds every event in JetStream exactly once.
+func TestDemoClusterFailsOverExactlyOnce(t *testing.T) {
+	p := &proc{t: t, done: make(chan struct{})}
+	p.cmd = exec.Command(holdfastBin, "demo", "--cluster", "--stop-after", "2s", "--duration", "9s", "--rate", "20")
+	p.cmd.Dir, p.cmd.Env = t.TempDir(), childEnv()
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start demo: %v", err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("demo stdout:\n%s\nstderr:\n%s", p.stdout.String(), tail(p.stderr.String(), 40))
+		}
+	})
+	if st := p.wait(60 * time.Second); !st.Success() {
+		t.Fatalf("demo --cluster exited with %v", st)
+	}
+	out := p.stdout.String()
+	if !strings.Contains(out, "demo-b: feed-1,feed-2,feed-3,feed-4") {
+		t.Errorf("demo-b never ran all four feeds:\n%s", out)
+	}
+	if !strings.Contains(out, "is in JetStream exactly once") {
+		t.Errorf("no exactly-once verdict:\n%s", out)
+	}
+}

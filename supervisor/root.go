@@ -130,6 +130,9 @@ func (r *Root) Receive(ctx actor.Context) {
 // connection, so a crash here is a bug, logged at Error.
 func (r *Root) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
 	_ *actor.RestartStatistics, reason, _ any) {
+	if r.clusterCrashed(sup, child, reason) {
+		return
+	}
 	r.log.Error().Str("child", child.Id).Interface("reason", crashReason(reason)).Str("stack", crashStack(reason)).
 		Msg("stream supervisor crashed; restarting")
 	sup.RestartChildren(child)

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -85,6 +86,28 @@ func (r *Root) clusterStopped(ctx actor.Context, name string) {
 		delete(r.cluster.notify, name)
 		ctx.Send(r.cluster.pid, &messages.StreamStopped{Stream: name})
 	}
+}
+
+// clusterCrashed handles a crash of the Cluster actor: its next incarnation holds no lease
+// and renews none, so every stream stops (their leases expire and any instance, this one
+// included, takes them again), then the actor restarts.
+func (r *Root) clusterCrashed(sup actor.Supervisor, child *actor.PID, reason any) bool {
+	if r.cluster == nil || !child.Equal(r.cluster.pid) {
+		return false
+	}
+	r.log.Error().Interface("reason", crashReason(reason)).Str("stack", crashStack(reason)).
+		Int("streams", len(r.streams)).Msg("cluster actor crashed; stopping every stream and restarting it")
+	self := strings.TrimSuffix(child.Id, "/"+actors.NameCluster)
+	var pids []*actor.PID
+	for name := range r.streams {
+		if _, stopping := r.stopping[name]; !stopping {
+			r.stopping[name] = nil
+			pids = append(pids, actor.NewPID(child.Address, self+"/"+name))
+		}
+	}
+	sup.StopChildren(pids...)
+	sup.RestartChildren(child)
+	return true
 }
 
 // clusterReloaded tells the Cluster actor the configured streams after a reload.
