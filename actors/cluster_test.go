@@ -142,19 +142,6 @@ func scanned(t *testing.T, probe *actortest.Probe, clock *actortest.Clock, insta
 	})
 }
 
-// advanceUntil moves the manual clock in steps of d (each step lets the rounds the timers
-// start finish on the real server) until cond holds.
-func advanceUntil(t *testing.T, clock *actortest.Clock, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	actortest.Eventually(t, what, func() bool {
-		if cond() {
-			return true
-		}
-		clock.Advance(d)
-		return cond()
-	})
-}
-
 // TestClusterTakesRenewsAndSelfFences: alone, an instance takes every lease and renews each
 // by compare-and-set every ttl/3; cut off from NATS, it stops its streams exactly at
 // ttl×2/3 after the last renewal was sent, on its own clock.
