@@ -409,12 +409,11 @@ func (c *Cluster) startRound() {
 	c.busy = true
 	gen, kv, clock, self, root := c.gen, c.kv, c.env.Clock, c.self, c.root
 	streams, instance, timeout := slices.Clone(c.cfg.Streams), c.instance, c.renewEvery
-	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	parent := c.ctx
 	wg := &c.wg
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		defer cancel()
 		res := &roundDone{gen: gen}
 		defer func() {
 			if r := recover(); r != nil {
@@ -422,16 +421,28 @@ func (c *Cluster) startRound() {
 			}
 			root.Send(self, res)
 		}()
-		for _, r := range renews {
-			sent := clock.Now()
-			rev, err := kv.Update(ctx, leaseKeyPrefix+r.stream, r.value, r.rev)
-			res.renewed = append(res.renewed, renewResult{stream: r.stream, oldRev: r.rev, rev: rev, sentAt: sent, err: err})
+		// Renewals first and side by side: one round trip however many leases are held.
+		ctx, cancel := context.WithTimeout(parent, timeout)
+		defer cancel()
+		res.renewed = make([]renewResult, len(renews))
+		var rw sync.WaitGroup
+		for i, r := range renews {
+			rw.Add(1)
+			go func() {
+				defer rw.Done()
+				sent := clock.Now()
+				rev, err := kv.Update(ctx, leaseKeyPrefix+r.stream, r.value, r.rev)
+				res.renewed[i] = renewResult{stream: r.stream, oldRev: r.rev, rev: rev, sentAt: sent, err: err}
+			}()
 		}
+		rw.Wait()
 		if member {
 			res.memberSentAt = clock.Now()
 			_, res.memberErr = kv.Put(ctx, memberKeyPrefix+instance, memberValue)
 		}
-		res.members, res.owners, res.scanErr = scanLeases(ctx, kv, streams)
+		sctx, scancel := context.WithTimeout(parent, timeout) // the scan has its own time
+		defer scancel()
+		res.members, res.owners, res.scanErr = scanLeases(sctx, kv, streams)
 	}()
 }
 
@@ -449,26 +460,37 @@ func scanLeases(ctx context.Context, kv jetstream.KeyValue, streams []string) ([
 		return nil, nil, fmt.Errorf("list members: %w", err)
 	}
 	slices.Sort(members)
-	owners := make([]messages.StreamOwner, 0, len(streams))
-	for _, s := range streams {
-		e, err := kv.Get(ctx, leaseKeyPrefix+s)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			owners = append(owners, messages.StreamOwner{Stream: s})
-			continue
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("read lease %s: %w", s, err)
-		}
-		var v leaseValue
-		_ = json.Unmarshal(e.Value(), &v) // a foreign value still counts as held
-		if v.Instance == "" {
-			v.Instance = "?"
-		}
-		epoch := v.Epoch
-		if epoch == 0 {
-			epoch = e.Revision()
-		}
-		owners = append(owners, messages.StreamOwner{Stream: s, Owner: v.Instance, Epoch: epoch})
+	owners := make([]messages.StreamOwner, len(streams))
+	errs := make([]error, len(streams))
+	var wg sync.WaitGroup
+	for i, s := range streams { // side by side: one round trip however many streams
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			owners[i] = messages.StreamOwner{Stream: s}
+			e, err := kv.Get(ctx, leaseKeyPrefix+s)
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				return
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("read lease %s: %w", s, err)
+				return
+			}
+			var v leaseValue
+			_ = json.Unmarshal(e.Value(), &v) // a foreign value still counts as held
+			if v.Instance == "" {
+				v.Instance = "?"
+			}
+			epoch := v.Epoch
+			if epoch == 0 {
+				epoch = e.Revision()
+			}
+			owners[i] = messages.StreamOwner{Stream: s, Owner: v.Instance, Epoch: epoch}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
 	}
 	return members, owners, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -258,4 +259,41 @@ func TestClusterHandsOverToANewInstance(t *testing.T) {
 	if n := len(a.Stops()); n != 3 {
 		t.Errorf("a stopped %d streams, want 3", n)
 	}
+}
+
+// TestClusterWarnsOfAShortDuplicateWindow: at start, a JetStream whose duplicate window is
+// shorter than the longest failover replay is reported in the cluster's status.
+func TestClusterWarnsOfAShortDuplicateWindow(t *testing.T) {
+	ns := natstest.Start(t)
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "SHORT", Subjects: []string{"short.>"},
+		Duplicates: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	sys, probe := actortest.NewSystem(t)
+	cc := config.DefaultClusterConfig()
+	cc.URLs, cc.Instance, cc.LeaseTTL = []string{ns.URL()}, "a", config.Duration{Duration: testTTL}
+	f := &fakeRoot{running: map[string]bool{}}
+	env := actors.Env{Log: zerolog.New(zerolog.NewTestWriter(t)), Clock: actortest.NewClock(time.Unix(0, 0)), Status: probe.PID}
+	pid := sys.Root.Spawn(actors.ClusterProps(env, actors.ClusterConfig{Cluster: cc, Streams: sixStreams,
+		Root: sys.Root.Spawn(actor.PropsFromFunc(f.receive)), Cursors: actors.NewKVCursors(), Replay: 45 * time.Second,
+		JetStreams: []actors.JetStreamWindow{{Name: "SHORT"}}}))
+	t.Cleanup(func() { _ = sys.Root.StopFuture(pid).Wait() })
+	actortest.Eventually(t, "a duplicate-window warning in status", func() bool {
+		for _, msg := range probe.Messages() {
+			if st, ok := msg.(*messages.ClusterState); ok && len(st.Warnings) == 1 &&
+				strings.Contains(st.Warnings[0], "SHORT") && strings.Contains(st.Warnings[0], "10s") {
+				return true
+			}
+		}
+		return false
+	})
 }

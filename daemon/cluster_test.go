@@ -17,8 +17,8 @@ import (
 	"holdfast/upstream"
 )
 
-// clusterTTL is the lease_ttl of the cluster tests: fences at 2s, renews every second.
-const clusterTTL = 3 * time.Second
+// clusterTTL is the lease_ttl of the cluster tests: fences at 2.67s, renews every 1.33s.
+const clusterTTL = 4 * time.Second
 
 // clusterRig is one embedded NATS server with JetStream, six upstream feeds and a publisher
 // that keeps them busy, shared by the instances of a cluster test.

@@ -112,3 +112,46 @@ func TestJetStreamNoServerIsRetryable(t *testing.T) {
 		t.Errorf("error leaks the password: %v", err)
 	}
 }
+
+// TestJetStreamSinkCountsReconnects: the server restarts on the same port; the sink's
+// connection comes back by itself, says so through OnReconnect, and publishes again.
+func TestJetStreamSinkCountsReconnects(t *testing.T) {
+	dir := t.TempDir()
+	ns, err := natstest.Run(natstest.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ns.Port()
+	cfg := config.DefaultSinkConfig()
+	cfg.Name, cfg.Kind, cfg.URLs, cfg.CreateStream, cfg.JetStream = "js", KindNATS, []string{ns.URL()}, true, "T"
+	cfg.Timeout = config.Duration{Duration: 10 * time.Second}
+	s, err := New(cfg, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	reconnects := make(chan struct{}, 4)
+	s.(Reconnector).OnReconnect(func() { reconnects <- struct{}{} })
+	ev := []messages.Event{{Stream: "s1", Type: "t", Cursor: "1", Line: []byte(`{}`)}}
+	if err := s.Write(context.Background(), ev); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	ns.Stop()
+	ns, err = natstest.Run(natstest.Options{Dir: dir, Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Stop)
+	select {
+	case <-reconnects:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no reconnect reported within 15s of the server's restart")
+	}
+	ev[0].Cursor = "2"
+	if err := s.Write(context.Background(), ev); err != nil {
+		t.Fatalf("write after the reconnect: %v", err)
+	}
+	if n, err := natstest.Count(context.Background(), ns.URL(), "T"); err != nil || n != 2 {
+		t.Fatalf("stored %d (%v), want 2", n, err)
+	}
+}
