@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,6 +41,15 @@ func newClusterRig(t *testing.T) *clusterRig {
 }
 
 func streamName(i int) string { return fmt.Sprintf("s%d", i+1) }
+
+// names lists the streams in feed order.
+func (r *clusterRig) names() []string {
+	out := make([]string, len(r.ups))
+	for i := range out {
+		out[i] = streamName(i)
+	}
+	return out
+}
 
 // config is the same for every instance but for the control socket, the state dir and,
 // for a partition test, the NATS URL (a proxy in front of the same server).
@@ -346,6 +356,7 @@ func (p *cutProxy) close() {
 type overlapWatch struct {
 	mu      sync.Mutex
 	since   map[int]time.Time // feed → when a second connection appeared
+	closed  map[int]time.Time // feed → when it first had no connection
 	longest time.Duration
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -353,7 +364,7 @@ type overlapWatch struct {
 
 func watchOverlaps(r *clusterRig) *overlapWatch {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &overlapWatch{since: map[int]time.Time{}, cancel: cancel}
+	w := &overlapWatch{since: map[int]time.Time{}, closed: map[int]time.Time{}, cancel: cancel}
 	for i, up := range r.ups {
 		w.wg.Add(1)
 		go func() {
@@ -362,6 +373,9 @@ func watchOverlaps(r *clusterRig) *overlapWatch {
 				now, n := time.Now(), up.Conns()
 				w.mu.Lock()
 				defer w.mu.Unlock()
+				if _, seen := w.closed[i]; n == 0 && !seen {
+					w.closed[i] = now
+				}
 				start, open := w.since[i]
 				switch {
 				case n >= 2 && !open:
@@ -375,6 +389,14 @@ func watchOverlaps(r *clusterRig) *overlapWatch {
 		}()
 	}
 	return w
+}
+
+// closedAt is when feed i first had no live connection, and whether it had one.
+func (w *overlapWatch) closedAt(i int) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t, ok := w.closed[i]
+	return t, ok
 }
 
 func (w *overlapWatch) stop() time.Duration {
@@ -411,14 +433,23 @@ func TestClusterPartitionedInstanceStopsItsStreams(t *testing.T) {
 	pb.waitFor("b runs all six", func() bool { return len(runningHere(hb)) == 6 })
 	tookOver := time.Since(cut)
 	awaitEvents(t, r, 50)
+	var closedAfter time.Duration // the last of a's sockets to close
+	for _, name := range aStreams {
+		i := slices.Index(r.names(), name)
+		at, ok := watch.closedAt(i)
+		if !ok {
+			t.Fatalf("feed %s never lost a's connection", name)
+		}
+		closedAfter = max(closedAfter, at.Sub(cut))
+	}
 	overlap := watch.stop()
-	t.Logf("cut off: a stopped %v streams within %v; b ran all six %v after the cut; longest double connection %v",
-		aStreams, stoppedAfter.Round(time.Millisecond), tookOver.Round(time.Millisecond), overlap)
+	t.Logf("cut off: a closed its sockets to %v within %v (subtrees stopped within %v); b ran all six %v after the cut; longest double connection %v",
+		aStreams, closedAfter.Round(time.Millisecond), stoppedAfter.Round(time.Millisecond), tookOver.Round(time.Millisecond), overlap)
 	if overlap > 0 {
 		t.Errorf("a feed saw two live connections for %v", overlap)
 	}
-	if stoppedAfter > clusterTTL {
-		t.Errorf("a stopped its streams %v after the cut, want before lease_ttl %v", stoppedAfter, clusterTTL)
+	if closedAfter > clusterTTL {
+		t.Errorf("a closed its sockets %v after the cut, want before lease_ttl %v", closedAfter, clusterTTL)
 	}
 	if n := pa.logged("lease lost; stopping stream"); n != len(aStreams) {
 		t.Errorf("a logged %d lost leases, want %d", n, len(aStreams))
