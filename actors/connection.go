@@ -284,7 +284,12 @@ func (c *Connection) ready(ctx actor.Context) {
 			c.write(outFrame{kind: websocket.PingMessage})
 		}
 	case *messages.Resubscribe:
-		if msg.Gen == c.gen {
+		switch {
+		case msg.Gen != c.gen:
+		case c.cfg.Protocol == framing.GraphQL: // the same operation id again would be refused (4409)
+			c.fail(ctx, &messages.Failure{Kind: messages.Transient,
+				Err: fmt.Errorf("%w: no events; %s subscribes again on a new connection", errStale, framing.GraphQL)}, 0)
+		default:
 			c.subscribe(ctx)
 		}
 	case *authAnswer:

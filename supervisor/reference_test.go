@@ -316,6 +316,24 @@ protocol = "graphql-transport-ws"
 		})
 	}
 
+	t.Run("a silent subscription reconnects", func(t *testing.T) {
+		h2 := newFeedHarness(t)
+		h2.startStream(h2.feedConfig("ws://"+r.addr+"/graphql", `
+protocol = "graphql-transport-ws"
+  [stream.auth]
+  mode = "message"
+  token_env = "HOLDFAST_TEST_GQL_TOKEN"
+  [stream.heartbeat]
+  stale_after = "1s"
+  [[stream.subscribe]]
+  query = "subscription { ticks(since: 1000000) { seq } }"`), "s1")
+		h2.expectState(messages.StateConnected)
+		st := h2.expectState(messages.StateBackoff)
+		if !strings.Contains(st.LastError, "no events") || strings.Contains(st.LastError, "4409") {
+			t.Errorf("last error %q, want a stale link, not a refused second subscribe", st.LastError)
+		}
+	})
+
 	t.Run("refused token is an auth failure", func(t *testing.T) {
 		t.Setenv("HOLDFAST_TEST_GQL_TOKEN", "wrong")
 		h2 := newFeedHarness(t)
