@@ -12,6 +12,7 @@ import (
 	"holdfast/config"
 	"holdfast/messages"
 	"holdfast/metrics"
+	"holdfast/wire"
 )
 
 // DefaultRouterBuffer is the router's mailbox size in frames. With each sink's own buffer it
@@ -140,7 +141,7 @@ func (r *Router) route(ctx actor.Context, f *messages.FrameReceived) {
 	}
 	r.countEvent(f.Type)
 	if len(sinks) > 0 {
-		line := messages.AppendEnvelope(make([]byte, 0, len(f.Data)+160), r.cfg.Stream, f.Type, f.Via, f.At, f.Data)
+		line := wire.AppendEnvelope(make([]byte, 0, len(f.Data)+160), r.cfg.Stream, f.Type, f.Via, f.At, f.Data)
 		ev := messages.Event{Stream: r.cfg.Stream, Type: f.Type, Offset: r.offset, Cursor: f.Cursor, Line: line}
 		for _, name := range sinks {
 			ctx.Send(r.peers.Sinks[name], &messages.Deliver{Event: ev})
@@ -324,7 +325,7 @@ func (r *Router) reject(ctx actor.Context, f *messages.FrameReceived) {
 		r.quiet++
 	}
 	if pid := r.peers.Sinks[r.cfg.DeadLetter]; pid != nil {
-		line := messages.AppendRejected(nil, r.cfg.Stream, f.Invalid, f.Via, f.At, f.Data)
+		line := wire.AppendRejected(nil, r.cfg.Stream, f.Invalid, f.Via, f.At, f.Data)
 		ctx.Send(pid, &messages.Deliver{Event: messages.Event{Stream: r.cfg.Stream, Type: "_rejected", Line: line}})
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"holdfast/actors"
 	"holdfast/messages"
 	"holdfast/metrics"
+	"holdfast/wire"
 )
 
 // frame returns an upstream-like event padded to size bytes, as upstream.Options.EventSize pads.
@@ -38,7 +39,7 @@ func BenchmarkParseFrame(b *testing.B) {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				messages.ParseFrame(data, "seq")
+				wire.ParseFrame(data, "seq")
 			}
 		})
 	}
@@ -66,7 +67,7 @@ func BenchmarkAppendEnvelope(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
 				// As the router calls it: a fresh line per event, sized for the envelope.
-				_ = messages.AppendEnvelope(make([]byte, 0, len(data)+160), "bench", "processing_progress", messages.ViaWebSocket, at, data)
+				_ = wire.AppendEnvelope(make([]byte, 0, len(data)+160), "bench", "processing_progress", messages.ViaWebSocket, at, data)
 			}
 		})
 	}

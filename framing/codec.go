@@ -11,6 +11,7 @@ import (
 
 	"holdfast/config"
 	"holdfast/messages"
+	"holdfast/wire"
 )
 
 // Protocols.
@@ -36,11 +37,11 @@ const (
 // Inbound is what one frame means.
 type Inbound struct {
 	Kind  Kind
-	Frame messages.Frame // for Event
-	Data  []byte         // bytes to route for Event
-	Reply []byte         // written at once (answers to the server's pings)
-	Ack   []byte         // written once every sink took the event; nil when none is due
-	Err   error          // for AuthFailed and Ended
+	Frame wire.Frame // for Event
+	Data  []byte     // bytes to route for Event
+	Reply []byte     // written at once (answers to the server's pings)
+	Ack   []byte     // written once every sink took the event; nil when none is due
+	Err   error      // for AuthFailed and Ended
 	Fail  messages.FailureKind
 
 	PingInterval, PingTimeout time.Duration // for Open
@@ -382,7 +383,7 @@ func (d *Decoder) byText(data []byte) (Inbound, bool) {
 
 // Frame reads a polled event with the stream's framing only: the type, the cursor and the
 // bytes to route. Protocol messages do not travel by polling.
-func (d *Decoder) Frame(data []byte) (messages.Frame, []byte) {
+func (d *Decoder) Frame(data []byte) (wire.Frame, []byte) {
 	return d.framer.frame(data)
 }
 

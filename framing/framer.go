@@ -6,6 +6,7 @@ import (
 
 	"holdfast/config"
 	"holdfast/messages"
+	"holdfast/wire"
 )
 
 // framer finds the type and cursor of one frame. One is made per reader goroutine: it is not
@@ -13,18 +14,18 @@ import (
 type framer interface {
 	// frame returns what the router needs and the bytes to route: data itself, or a plain-text
 	// frame quoted as a JSON string so that the envelope stays JSON.
-	frame(data []byte) (messages.Frame, []byte)
+	frame(data []byte) (wire.Frame, []byte)
 }
 
 // topLevel is today's framing: a JSON object with a string "type" and the cursor as a
-// top-level member, read in one pass by messages.ParseFrameTypes.
+// top-level member, read in one pass by wire.ParseFrameTypes.
 type topLevel struct {
 	field string
-	types messages.Types
+	types wire.Types
 }
 
-func (t *topLevel) frame(data []byte) (messages.Frame, []byte) {
-	return messages.ParseFrameTypes(data, t.field, &t.types), data
+func (t *topLevel) frame(data []byte) (wire.Frame, []byte) {
+	return wire.ParseFrameTypes(data, t.field, &t.types), data
 }
 
 // maxNames bounds a pointer framer's interned type names.
@@ -56,21 +57,21 @@ func newFramer(sc config.StreamConfig) (framer, error) {
 	return p, nil
 }
 
-func (p *pointers) frame(data []byte) (messages.Frame, []byte) {
+func (p *pointers) frame(data []byte) (wire.Frame, []byte) {
 	doc := bytes.Trim(data, jsonSpace)
 	if !json.Valid(doc) {
 		if p.textType == "" {
-			return messages.Frame{Invalid: messages.InvalidJSON}, data
+			return wire.Frame{Invalid: messages.InvalidJSON}, data
 		}
 		q, _ := json.Marshal(string(data)) // invalid UTF-8 becomes U+FFFD: the envelope stays valid
-		return messages.Frame{Type: p.textType}, q
+		return wire.Frame{Type: p.textType}, q
 	}
 	return p.document(doc), data
 }
 
 // document reads a valid JSON document.
-func (p *pointers) document(doc []byte) messages.Frame {
-	var f messages.Frame
+func (p *pointers) document(doc []byte) wire.Frame {
+	var f wire.Frame
 	if p.cursor != nil {
 		if v, ok := p.cursor.Find(doc); ok {
 			f.Cursor, _ = scalarText(v)

@@ -7,6 +7,7 @@ import (
 
 	"holdfast/config"
 	"holdfast/messages"
+	"holdfast/wire"
 )
 
 func stream(t *testing.T, extra string) config.StreamConfig {
@@ -352,13 +353,13 @@ protocol = "socket.io"
 }
 
 // The reader's cost per frame on the default framing: Decode adds a call and a struct to
-// messages.ParseFrameTypes, which it runs.
+// wire.ParseFrameTypes, which it runs.
 var benchFrame = []byte(`{"type":"processing_progress","seq":123456,"job":"job-1","progress":0.42,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`)
 
 func BenchmarkParseFrameTypes(b *testing.B) {
-	var types messages.Types
+	var types wire.Types
 	for b.Loop() {
-		messages.ParseFrameTypes(benchFrame, "seq", &types)
+		wire.ParseFrameTypes(benchFrame, "seq", &types)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"holdfast/messages"
+	"holdfast/wire"
 )
 
 // GraphQL close codes (graphql-transport-ws) and what holdfast makes of them.
@@ -51,7 +52,7 @@ var gqlPong = []byte(`{"type":"pong"}`)
 func (d *Decoder) graphql(data []byte) Inbound {
 	var m gqlMessage
 	if err := json.Unmarshal(data, &m); err != nil {
-		return Inbound{Frame: messages.Frame{Invalid: messages.InvalidJSON}, Data: data}
+		return Inbound{Frame: wire.Frame{Invalid: messages.InvalidJSON}, Data: data}
 	}
 	op, ours := d.c.ops[m.ID]
 	switch m.Type {
@@ -62,7 +63,7 @@ func (d *Decoder) graphql(data []byte) Inbound {
 	case "pong":
 		return Inbound{Kind: Pong}
 	case "next":
-		f := messages.Frame{Type: op}
+		f := wire.Frame{Type: op}
 		if !ours {
 			if !strings.HasPrefix(m.ID, outPrefix) {
 				return Inbound{Kind: Control, Err: fmt.Errorf("next for unknown operation %q", m.ID)}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"holdfast/messages"
+	"holdfast/wire"
 )
 
 // EngineIOQuery is the query that selects Engine.IO v4 over WebSocket without polling first.
@@ -18,7 +19,7 @@ var eioPong = []byte("3")
 // socketIO reads one Engine.IO packet and the Socket.IO packet it may carry.
 func (d *Decoder) socketIO(data []byte) Inbound {
 	if len(data) == 0 {
-		return Inbound{Frame: messages.Frame{Invalid: messages.InvalidJSON}, Data: data}
+		return Inbound{Frame: wire.Frame{Invalid: messages.InvalidJSON}, Data: data}
 	}
 	switch data[0] {
 	case '0':
@@ -78,20 +79,20 @@ func (d *Decoder) socketPacket(p []byte) Inbound {
 	case '3':
 		return Inbound{Kind: Control} // an ack of something we emitted
 	case '5', '6':
-		return Inbound{Frame: messages.Frame{Invalid: messages.InvalidBinary}, Data: p}
+		return Inbound{Frame: wire.Frame{Invalid: messages.InvalidBinary}, Data: p}
 	case '2':
 	default:
 		return Inbound{Kind: Control, Err: fmt.Errorf("unexpected socket.io packet type %q", typ)}
 	}
 	var head []json.RawMessage
 	if err := json.Unmarshal(body, &head); err != nil || len(head) == 0 {
-		return Inbound{Frame: messages.Frame{Invalid: messages.InvalidObject}, Data: body}
+		return Inbound{Frame: wire.Frame{Invalid: messages.InvalidObject}, Data: body}
 	}
 	name, ok := scalarText(head[0])
 	if !ok || head[0][0] != '"' {
-		return Inbound{Frame: messages.Frame{Invalid: messages.InvalidType}, Data: body}
+		return Inbound{Frame: wire.Frame{Invalid: messages.InvalidType}, Data: body}
 	}
-	f := messages.Frame{Type: d.intern(name)}
+	f := wire.Frame{Type: d.intern(name)}
 	if p, ok := d.framer.(*pointers); ok && p.cursor != nil {
 		if v, ok := p.cursor.Find(body); ok {
 			f.Cursor, _ = scalarText(v)

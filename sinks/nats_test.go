@@ -11,6 +11,7 @@ import (
 	"holdfast/config"
 	"holdfast/messages"
 	"holdfast/natstest"
+	"holdfast/wire"
 )
 
 func TestSubjectMakesTokensSafe(t *testing.T) {
@@ -39,9 +40,9 @@ func TestSubjectMakesTokensSafe(t *testing.T) {
 func TestMsgIDIsStableAcrossReplays(t *testing.T) {
 	at1, at2 := time.Unix(1, 0), time.Unix(99, 0)
 	msg := []byte(`{"type":"t","n":1}`)
-	a := messages.Event{Stream: "s", Type: "t", Line: messages.AppendEnvelope(nil, "s", "t", "websocket", at1, msg)}
-	b := messages.Event{Stream: "s", Type: "t", Line: messages.AppendEnvelope(nil, "s", "t", "poll", at2, msg)}
-	c := messages.Event{Stream: "s", Type: "t", Line: messages.AppendEnvelope(nil, "s", "t", "websocket", at1, []byte(`{"type":"t","n":2}`))}
+	a := messages.Event{Stream: "s", Type: "t", Line: wire.AppendEnvelope(nil, "s", "t", "websocket", at1, msg)}
+	b := messages.Event{Stream: "s", Type: "t", Line: wire.AppendEnvelope(nil, "s", "t", "poll", at2, msg)}
+	c := messages.Event{Stream: "s", Type: "t", Line: wire.AppendEnvelope(nil, "s", "t", "websocket", at1, []byte(`{"type":"t","n":2}`))}
 	if MsgID(a) != MsgID(b) {
 		t.Errorf("same frame received twice: IDs %q and %q differ", MsgID(a), MsgID(b))
 	}

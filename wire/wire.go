@@ -1,19 +1,15 @@
-package messages
+// Package wire is the JSON codec of the default framing: ParseFrame checks an inbound frame
+// and picks out its type and cursor in one pass, and AppendEnvelope and AppendRejected write
+// the line sinks receive. It holds no state and starts no goroutine.
+package wire
 
 import (
 	"bytes"
 	"encoding/json"
 	"time"
 	"unicode/utf8"
-)
 
-// Reasons a frame is not routed; they double as the parse_errors metric label.
-const (
-	InvalidBinary  = "binary frame"
-	InvalidJSON    = "not JSON"
-	InvalidObject  = "not an object"
-	InvalidType    = "no string type"
-	InvalidTooLong = "frame too large"
+	"holdfast/messages"
 )
 
 // Frame is what the reader learns from one inbound text frame.
@@ -75,7 +71,7 @@ func ParseFrameTypes(data []byte, cursorField string, types *Types) Frame {
 		buf                [64]byte
 		stack              = buf[:0] // open containers, '{' or '['; stays off the heap when shallow
 	)
-	invalid := Frame{Invalid: InvalidJSON}
+	invalid := Frame{Invalid: messages.InvalidJSON}
 	i := skipSpace(b, 0)
 	isObject := i < len(b) && b[i] == '{'
 	for {
@@ -148,9 +144,9 @@ func ParseFrameTypes(data []byte, cursorField string, types *Types) Frame {
 				case i != len(b):
 					return invalid
 				case !isObject:
-					return Frame{Invalid: InvalidObject}
+					return Frame{Invalid: messages.InvalidObject}
 				case badType || typeTok == nil:
-					return Frame{Invalid: InvalidType}
+					return Frame{Invalid: messages.InvalidType}
 				}
 				f := Frame{Type: types.name(typeTok)}
 				switch {
@@ -225,7 +221,7 @@ func AppendRejected(dst []byte, stream, reason, via string, at time.Time, frame 
 	dst = append(dst, `,"received_at":"`...)
 	dst = at.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, '"')
-	if reason != InvalidBinary && utf8.Valid(frame) {
+	if reason != messages.InvalidBinary && utf8.Valid(frame) {
 		dst = append(dst, `,"frame":`...)
 		dst = appendString(dst, string(frame))
 	} else {

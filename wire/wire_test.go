@@ -1,4 +1,4 @@
-package messages
+package wire
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"holdfast/messages"
 )
 
 func TestParseFrame(t *testing.T) {
@@ -24,76 +26,76 @@ func TestParseFrame(t *testing.T) {
 		{"nested values skipped", `{"a":{"type":"inner","b":[1,{"c":"}"}]},"type":"outer"}`, "", Frame{Type: "outer"}},
 		{"escaped type", `{"type":"a\"b\u00e9"}`, "", Frame{Type: "a\"bé"}},
 		{"whitespace", " {\n \"type\" : \"x\" , \"seq\" : -3 }\n", "seq", Frame{Type: "x", Cursor: "-3"}},
-		{"not JSON", `{"type":`, "", Frame{Invalid: InvalidJSON}},
-		{"garbage", `hello`, "", Frame{Invalid: InvalidJSON}},
-		{"array", `[{"type":"x"}]`, "", Frame{Invalid: InvalidObject}},
-		{"string", `"type"`, "", Frame{Invalid: InvalidObject}},
-		{"no type", `{"kind":"x"}`, "", Frame{Invalid: InvalidType}},
-		{"numeric type", `{"type":3}`, "", Frame{Invalid: InvalidType}},
-		{"null type", `{"type":null}`, "", Frame{Invalid: InvalidType}},
+		{"not JSON", `{"type":`, "", Frame{Invalid: messages.InvalidJSON}},
+		{"garbage", `hello`, "", Frame{Invalid: messages.InvalidJSON}},
+		{"array", `[{"type":"x"}]`, "", Frame{Invalid: messages.InvalidObject}},
+		{"string", `"type"`, "", Frame{Invalid: messages.InvalidObject}},
+		{"no type", `{"kind":"x"}`, "", Frame{Invalid: messages.InvalidType}},
+		{"numeric type", `{"type":3}`, "", Frame{Invalid: messages.InvalidType}},
+		{"null type", `{"type":null}`, "", Frame{Invalid: messages.InvalidType}},
 		{"cursor bool ignored", `{"type":"x","seq":true}`, "seq", Frame{Type: "x"}},
 
 		// Duplicate keys: the last string type wins, but any non-string type rejects the frame;
 		// the last string or number cursor wins and other kinds leave it alone.
 		{"duplicate type, last wins", `{"type":"a","type":"b"}`, "", Frame{Type: "b"}},
-		{"duplicate type, later number", `{"type":"a","type":2}`, "", Frame{Invalid: InvalidType}},
-		{"duplicate type, earlier number", `{"type":2,"type":"a"}`, "", Frame{Invalid: InvalidType}},
-		{"duplicate type, later object", `{"type":"a","type":{"x":1}}`, "", Frame{Invalid: InvalidType}},
-		{"duplicate type, later array", `{"type":"a","type":[1]}`, "", Frame{Invalid: InvalidType}},
-		{"duplicate type, later empty object", `{"type":"a","type":{}}`, "", Frame{Invalid: InvalidType}},
+		{"duplicate type, later number", `{"type":"a","type":2}`, "", Frame{Invalid: messages.InvalidType}},
+		{"duplicate type, earlier number", `{"type":2,"type":"a"}`, "", Frame{Invalid: messages.InvalidType}},
+		{"duplicate type, later object", `{"type":"a","type":{"x":1}}`, "", Frame{Invalid: messages.InvalidType}},
+		{"duplicate type, later array", `{"type":"a","type":[1]}`, "", Frame{Invalid: messages.InvalidType}},
+		{"duplicate type, later empty object", `{"type":"a","type":{}}`, "", Frame{Invalid: messages.InvalidType}},
 		{"duplicate cursor, later null", `{"seq":5,"seq":null,"type":"a"}`, "seq", Frame{Type: "a", Cursor: "5"}},
 		{"duplicate cursor, later object", `{"seq":5,"seq":{"a":1},"type":"a"}`, "seq", Frame{Type: "a", Cursor: "5"}},
 		{"duplicate cursor, later string", `{"seq":5,"seq":"b","type":"a"}`, "seq", Frame{Type: "a", Cursor: "b"}},
 		{"cursor field named type", `{"type":"x"}`, "type", Frame{Type: "x"}},
-		{"escaped keys compared as written", `{"ty\u0070e":"a","s\u0065q":1}`, "seq", Frame{Invalid: InvalidType}},
+		{"escaped keys compared as written", `{"ty\u0070e":"a","s\u0065q":1}`, "seq", Frame{Invalid: messages.InvalidType}},
 		{"escaped key beside the real one", `{"ty\u0070e":2,"type":"a"}`, "", Frame{Type: "a"}},
 
 		// Numbers: cursor text is kept as written.
 		{"negative zero", `{"type":"x","seq":-0}`, "seq", Frame{Type: "x", Cursor: "-0"}},
 		{"exponent", `{"type":"x","seq":1e5}`, "seq", Frame{Type: "x", Cursor: "1e5"}},
 		{"fraction and signed exponent", `{"type":"x","seq":-12.50E+03}`, "seq", Frame{Type: "x", Cursor: "-12.50E+03"}},
-		{"leading zero", `{"type":"x","seq":01}`, "seq", Frame{Invalid: InvalidJSON}},
-		{"trailing dot", `{"type":"x","seq":1.}`, "seq", Frame{Invalid: InvalidJSON}},
-		{"leading dot", `{"type":"x","seq":.5}`, "seq", Frame{Invalid: InvalidJSON}},
-		{"bare minus", `{"type":"x","seq":-}`, "seq", Frame{Invalid: InvalidJSON}},
-		{"empty exponent", `{"type":"x","seq":1e+}`, "seq", Frame{Invalid: InvalidJSON}},
-		{"plus sign", `{"type":"x","seq":+1}`, "seq", Frame{Invalid: InvalidJSON}},
-		{"top-level number", `-0`, "", Frame{Invalid: InvalidObject}},
+		{"leading zero", `{"type":"x","seq":01}`, "seq", Frame{Invalid: messages.InvalidJSON}},
+		{"trailing dot", `{"type":"x","seq":1.}`, "seq", Frame{Invalid: messages.InvalidJSON}},
+		{"leading dot", `{"type":"x","seq":.5}`, "seq", Frame{Invalid: messages.InvalidJSON}},
+		{"bare minus", `{"type":"x","seq":-}`, "seq", Frame{Invalid: messages.InvalidJSON}},
+		{"empty exponent", `{"type":"x","seq":1e+}`, "seq", Frame{Invalid: messages.InvalidJSON}},
+		{"plus sign", `{"type":"x","seq":+1}`, "seq", Frame{Invalid: messages.InvalidJSON}},
+		{"top-level number", `-0`, "", Frame{Invalid: messages.InvalidObject}},
 
 		// Strings.
 		{"surrogate pair", `{"type":"\ud83d\ude00"}`, "", Frame{Type: "😀"}},
 		{"lone surrogate", `{"type":"\ud83d"}`, "", Frame{Type: "\ufffd"}},
 		{"escaped slash", `{"type":"a\/b"}`, "", Frame{Type: "a/b"}},
 		{"escaped NUL cursor", `{"type":"x","seq":"a\u0000b"}`, "seq", Frame{Type: "x", Cursor: "a\x00b"}},
-		{"bad escape", `{"type":"a\x"}`, "", Frame{Invalid: InvalidJSON}},
-		{"short unicode escape", `{"type":"\u00e"}`, "", Frame{Invalid: InvalidJSON}},
-		{"raw control character", "{\"type\":\"a\x01\"}", "", Frame{Invalid: InvalidJSON}},
-		{"raw tab", "{\"type\":\"a\tb\"}", "", Frame{Invalid: InvalidJSON}},
+		{"bad escape", `{"type":"a\x"}`, "", Frame{Invalid: messages.InvalidJSON}},
+		{"short unicode escape", `{"type":"\u00e"}`, "", Frame{Invalid: messages.InvalidJSON}},
+		{"raw control character", "{\"type\":\"a\x01\"}", "", Frame{Invalid: messages.InvalidJSON}},
+		{"raw tab", "{\"type\":\"a\tb\"}", "", Frame{Invalid: messages.InvalidJSON}},
 		{"raw DEL allowed", "{\"type\":\"a\x7f\"}", "", Frame{Type: "a\x7f"}},
 		{"invalid UTF-8 kept as is", "{\"type\":\"a\xffb\"}", "", Frame{Type: "a\xffb"}},
-		{"invalid UTF-8 outside a string", "{\"type\":\"a\"}\xff", "", Frame{Invalid: InvalidJSON}},
-		{"byte order mark", "\xef\xbb\xbf{\"type\":\"a\"}", "", Frame{Invalid: InvalidJSON}},
-		{"unterminated string", `{"type":"a`, "", Frame{Invalid: InvalidJSON}},
+		{"invalid UTF-8 outside a string", "{\"type\":\"a\"}\xff", "", Frame{Invalid: messages.InvalidJSON}},
+		{"byte order mark", "\xef\xbb\xbf{\"type\":\"a\"}", "", Frame{Invalid: messages.InvalidJSON}},
+		{"unterminated string", `{"type":"a`, "", Frame{Invalid: messages.InvalidJSON}},
 
 		// Structure.
-		{"empty", ``, "", Frame{Invalid: InvalidJSON}},
-		{"only space", " \n", "", Frame{Invalid: InvalidJSON}},
-		{"trailing value", `{"type":"x"}{}`, "", Frame{Invalid: InvalidJSON}},
-		{"trailing comma", `{"type":"x",}`, "", Frame{Invalid: InvalidJSON}},
-		{"missing colon", `{"type" "x"}`, "", Frame{Invalid: InvalidJSON}},
-		{"mismatched close", `{"type":"x","a":[1}}`, "", Frame{Invalid: InvalidJSON}},
-		{"bare key", `{type:"x"}`, "", Frame{Invalid: InvalidJSON}},
+		{"empty", ``, "", Frame{Invalid: messages.InvalidJSON}},
+		{"only space", " \n", "", Frame{Invalid: messages.InvalidJSON}},
+		{"trailing value", `{"type":"x"}{}`, "", Frame{Invalid: messages.InvalidJSON}},
+		{"trailing comma", `{"type":"x",}`, "", Frame{Invalid: messages.InvalidJSON}},
+		{"missing colon", `{"type" "x"}`, "", Frame{Invalid: messages.InvalidJSON}},
+		{"mismatched close", `{"type":"x","a":[1}}`, "", Frame{Invalid: messages.InvalidJSON}},
+		{"bare key", `{type:"x"}`, "", Frame{Invalid: messages.InvalidJSON}},
 		{"depth 10000", nest(10000, "1"), "", Frame{Type: "x"}},
 		{"depth 10000 with empty innermost", nest(9999, "[]"), "", Frame{Type: "x"}},
-		{"depth 10001", nest(10001, "1"), "", Frame{Invalid: InvalidJSON}},
-		{"depth 10001 by an empty array", nest(10000, "[]"), "", Frame{Invalid: InvalidJSON}},
-		{"depth 10001 by an empty object", nest(10000, "{}"), "", Frame{Invalid: InvalidJSON}},
+		{"depth 10001", nest(10001, "1"), "", Frame{Invalid: messages.InvalidJSON}},
+		{"depth 10001 by an empty array", nest(10000, "[]"), "", Frame{Invalid: messages.InvalidJSON}},
+		{"depth 10001 by an empty object", nest(10000, "{}"), "", Frame{Invalid: messages.InvalidJSON}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := ParseFrame([]byte(tt.in), tt.field); got != tt.want {
 				t.Errorf("ParseFrame(%.80q, %q) = %+v, want %+v", tt.in, tt.field, got, tt.want)
 			}
-			if got, want := ParseFrame([]byte(tt.in), tt.field).Invalid == InvalidJSON, !json.Valid([]byte(tt.in)); got != want {
+			if got, want := ParseFrame([]byte(tt.in), tt.field).Invalid == messages.InvalidJSON, !json.Valid([]byte(tt.in)); got != want {
 				t.Errorf("ParseFrame(%.80q) says not JSON = %v, json.Valid disagrees", tt.in, got)
 			}
 		})
@@ -128,7 +130,7 @@ func TestParseFrameMatchesReference(t *testing.T) {
 				t.Fatalf("ParseFrame(%q, %q) = %+v, reference says %+v", b, field, got, want)
 			}
 		}
-		if got, want := ParseFrame(b, "").Invalid == InvalidJSON, !json.Valid(b); got != want {
+		if got, want := ParseFrame(b, "").Invalid == messages.InvalidJSON, !json.Valid(b); got != want {
 			t.Fatalf("ParseFrame(%q) says not JSON = %v, json.Valid disagrees", b, got)
 		}
 	}
@@ -270,7 +272,7 @@ func FuzzParseFrame(f *testing.F) {
 		if want := parseFrameReference(data, "seq"); got != want {
 			t.Fatalf("ParseFrame(%q) = %+v, reference says %+v", data, got, want)
 		}
-		if (got.Invalid == InvalidJSON) != !json.Valid(data) {
+		if (got.Invalid == messages.InvalidJSON) != !json.Valid(data) {
 			t.Fatalf("ParseFrame(%q) = %+v, but json.Valid says %v", data, got, json.Valid(data))
 		}
 		var v map[string]any
@@ -281,7 +283,7 @@ func FuzzParseFrame(f *testing.F) {
 			if !isObj || !typOK || typ != string([]rune(got.Type)) {
 				t.Fatalf("ParseFrame(%q) accepted %+v; json says object=%v type=%q", data, got, isObj, typ)
 			}
-			line := AppendEnvelope(nil, "s", got.Type, ViaWebSocket, time.Unix(0, 0), data)
+			line := AppendEnvelope(nil, "s", got.Type, messages.ViaWebSocket, time.Unix(0, 0), data)
 			if !json.Valid(line) {
 				t.Fatalf("envelope of %q is not JSON: %s", data, line)
 			}
@@ -295,12 +297,12 @@ func FuzzParseFrame(f *testing.F) {
 // then a second walk over the top-level members. The tests hold ParseFrame to it.
 func parseFrameReference(data []byte, cursorField string) Frame {
 	if !json.Valid(data) {
-		return Frame{Invalid: InvalidJSON}
+		return Frame{Invalid: messages.InvalidJSON}
 	}
 	s := refScanner{b: data}
 	s.space()
 	if !s.eat('{') {
-		return Frame{Invalid: InvalidObject}
+		return Frame{Invalid: messages.InvalidObject}
 	}
 	var f Frame
 	haveType := false
@@ -319,7 +321,7 @@ func parseFrameReference(data []byte, cursorField string) Frame {
 		switch {
 		case bytes.Equal(key, []byte("type")):
 			if len(val) == 0 || val[0] != '"' {
-				return Frame{Invalid: InvalidType}
+				return Frame{Invalid: messages.InvalidType}
 			}
 			f.Type, haveType = refUnquote(val), true
 		case cursorField != "" && string(key) == cursorField:
@@ -333,7 +335,7 @@ func parseFrameReference(data []byte, cursorField string) Frame {
 		s.eat(',')
 	}
 	if !haveType {
-		return Frame{Invalid: InvalidType}
+		return Frame{Invalid: messages.InvalidType}
 	}
 	return f
 }
@@ -466,18 +468,5 @@ func TestParseFrameTypesInterns(t *testing.T) {
 	}
 	if held > maxTypeLen*maxTypes {
 		t.Errorf("the table holds %d bytes of names after three 1 MiB types, want at most %d", held, maxTypeLen*maxTypes)
-	}
-}
-
-func TestPrintable(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{"plain text, ünïcode", "plain text, ünïcode"},
-		{"close \x1b[2J\x1b[31mred", `close \x1b[2J\x1b[31mred`},
-		{"line\r\nforged", `line\x0d\x0aforged`},
-		{"c1 \u009b and bad \xff", `c1 \u009b and bad \xff`},
-	} {
-		if got := Printable(tt.in); got != tt.want {
-			t.Errorf("Printable(%q) = %q, want %q", tt.in, got, tt.want)
-		}
 	}
 }
