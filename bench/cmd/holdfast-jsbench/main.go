@@ -34,6 +34,7 @@ import (
 	"holdfast/natstest"
 	"holdfast/sinks"
 	"holdfast/upstream"
+	"holdfast/wire"
 )
 
 func main() {
@@ -120,7 +121,7 @@ func line(size int, seq int) []byte {
 	msg := fmt.Sprintf(`{"type":"tick","seq":%d,"pad":"`, seq)
 	pad := max(size-len(msg)-2-120, 0)
 	body := msg + strings.Repeat("x", pad) + `"}`
-	return messages.AppendEnvelope(nil, "bench", "tick", "websocket", time.Unix(0, 0), []byte(body))
+	return wire.AppendEnvelope(nil, "bench", "tick", "websocket", time.Unix(0, 0), []byte(body))
 }
 
 // throughput publishes n events of size bytes to a fresh JetStream (file storage, one
