@@ -157,7 +157,7 @@ func throughput(dir string, n, size, pending int, viaSink bool) (float64, error)
 		start := time.Now()
 		for i, l := range lines {
 			msg := &nats.Msg{Subject: "holdfast.bench.tick", Data: l, Header: nats.Header{"Nats-Msg-Id": []string{"bench/" + strconv.Itoa(i+1)}}}
-			if _, err := js.PublishMsgAsync(msg); err != nil {
+			if _, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(time.Minute)); err != nil {
 				return 0, err
 			}
 		}
