@@ -212,11 +212,19 @@ func SlowSink(ctx context.Context, cfg SlowSinkConfig) (SlowSinkResult, error) {
 	if err := h.Status.WaitCount("connected", 1, 30*time.Second); err != nil {
 		return res, err
 	}
+	// The window opens once the in-process receiver has answered a request: what is measured
+	// is memory while the sink carries events slowly, not the first request's start-up (which a
+	// loaded machine may stretch past a short window).
+	if hook != nil {
+		if err := waitUntil(ctx, 30*time.Second, func() bool { return hook.Requests() > 0 }); err != nil {
+			return res, fmt.Errorf("the webhook sink answered no request: %w", err)
+		}
+	}
 	var series []float64
 	start := time.Now()
 	tick := time.NewTicker(cfg.Every)
 	defer tick.Stop()
-	for time.Since(start) < cfg.Duration {
+	for len(series) == 0 || time.Since(start) < cfg.Duration { // at least one sample
 		select {
 		case <-ctx.Done():
 			return res, ctx.Err()
@@ -244,4 +252,20 @@ func SlowSink(ctx context.Context, cfg SlowSinkConfig) (SlowSinkResult, error) {
 		res.Published = int64(feed.Up.LastSeq())
 	}
 	return res, nil
+}
+
+// waitUntil polls cond until it holds, ctx ends or limit passes.
+func waitUntil(ctx context.Context, limit time.Duration, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
 }

@@ -35,10 +35,12 @@ var buildFlags []string
 // holdfastBin is the daemon binary TestMain builds once for every test.
 var holdfastBin string
 
-// Deadlines of the binary tests. The binary may be built with -race, which slows it down.
+// Deadlines of the binary tests. The binary may be built with -race, which slows it down,
+// and CI runs it on two cores next to the rest of the suite. Each wait returns as soon as its
+// condition holds, so these bounds cost nothing when a test passes: they are generous.
 const (
-	startTimeout = 15 * time.Second // daemon connected, or a condition on a running daemon
-	exitTimeout  = 10 * time.Second // process gone after a signal
+	startTimeout = 60 * time.Second // daemon connected, or a condition on a running daemon
+	exitTimeout  = 30 * time.Second // process gone after a signal
 	cliTimeout   = 20 * time.Second // one `holdfast send/status/check` run
 	pollEvery    = 20 * time.Millisecond
 )
@@ -268,8 +270,8 @@ func (h *harness) httpClient() *http.Client {
 	if p, ok := strings.CutPrefix(h.listen, "unix:"); ok {
 		network, addr = "unix", p
 	}
-	d := &net.Dialer{Timeout: 2 * time.Second}
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	return &http.Client{Timeout: cliTimeout, Transport: &http.Transport{
 		DialContext:       func(ctx context.Context, _, _ string) (net.Conn, error) { return d.DialContext(ctx, network, addr) },
 		DisableKeepAlives: true, // no idle connection goroutines left for goleak
 	}}
@@ -589,7 +591,11 @@ func TestReloadRejectsInvalidConfig(t *testing.T) {
 }
 
 func TestSIGTERMDrainsFileSink(t *testing.T) {
-	const events, shutdown = 300, 5 * time.Second
+	// shutdown_timeout is generous: what this test proves is that SIGTERM drains every sink
+	// and exits 0 (the "drained" line), not how fast 300 exec processes run on a loaded
+	// machine; TestShutdownTimeoutKillsExecAndExits3 and TestShutdownWaitsPastTenSeconds prove
+	// that the timeout itself is kept.
+	const events, shutdown = 300, 60 * time.Second
 	h := newHarness(t, true) // TCP control this time
 	up := upstream.NewTest(t, upstream.Options{})
 	// The file sink's lines would reach the file without the drain too (it flushes when
@@ -619,8 +625,8 @@ command = ["/bin/sh", "-c", "cat >> %s"]
 	}
 	start := time.Now()
 	p.signal(syscall.SIGTERM)
-	st := p.wait(shutdown + time.Second)
-	if took := time.Since(start); st.ExitCode() != exitOK || took > shutdown {
+	st := p.wait(shutdown + exitTimeout)
+	if took := time.Since(start); st.ExitCode() != exitOK || took > shutdown+exitTimeout {
 		t.Fatalf("after SIGTERM: %v after %v, want exit 0 within %v", st, took, shutdown)
 	}
 	if p.logged("drained") != 1 {

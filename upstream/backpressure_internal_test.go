@@ -31,8 +31,24 @@ func TestGenerateBlocksOnSlowReaderAndDropsItOnCancel(t *testing.T) {
 	defer cancel()
 	done := make(chan int, 1)
 	go func() { done <- s.Generate(ctx, 0, 0) }()
-	// A full queue means the next enqueue blocks the generator until someone reads.
-	s.Await(t, "a full send queue", func() bool { return len(c.out) == cap(c.out) })
+	// A full queue means the next enqueue blocks the generator until someone reads. A queue
+	// seen full for a moment is not enough: the writer may still be moving frames into the
+	// socket's buffers, and a generator that is not waiting in enqueue when cancel comes just
+	// returns. Once those buffers are full (this client never reads) the writer stops for
+	// good, the queue stays full and the seq stops moving: wait for a second of that.
+	// (Polled: Await wakes on changes, and this waits for the absence of one.)
+	last, since, deadline := uint64(0), time.Now(), time.Now().Add(AwaitTimeout)
+	for {
+		if seq := s.LastSeq(); seq != last || len(c.out) != cap(c.out) {
+			last, since = seq, time.Now()
+		} else if time.Since(since) >= time.Second {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the generator still moving (seq %d, queue %d of %d) after %v", last, len(c.out), cap(c.out), AwaitTimeout)
+		}
+		time.Sleep(10 * time.Millisecond) // a poll interval inside a deadline, not a wait for an event
+	}
 	cancel()
 	select {
 	case <-done:
@@ -42,7 +58,7 @@ func TestGenerateBlocksOnSlowReaderAndDropsItOnCancel(t *testing.T) {
 	s.Await(t, "blocking connection dropped", func() bool { return s.Conns() == 0 })
 	prev := 0
 	for {
-		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = ws.SetReadDeadline(time.Now().Add(AwaitTimeout)) // frames already sent, then the drop
 		_, data, err := ws.ReadMessage()
 		if err != nil {
 			var ce *websocket.CloseError

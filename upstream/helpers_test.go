@@ -16,7 +16,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-const readWait = 5 * time.Second // generous deadline for frames that must arrive
+const readWait = 30 * time.Second // generous deadline for frames that must arrive (CI: 2 loaded cores, -race)
 
 var dialer = websocket.Dialer{HandshakeTimeout: 5 * time.Second}
 

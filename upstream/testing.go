@@ -16,7 +16,7 @@ type TB interface {
 }
 
 // AwaitTimeout bounds Await.
-const AwaitTimeout = 10 * time.Second
+const AwaitTimeout = 30 * time.Second
 
 // NewTest starts a server on 127.0.0.1:0 and closes it in t.Cleanup.
 func NewTest(t TB, opts Options) *Server {

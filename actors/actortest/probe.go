@@ -10,8 +10,11 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// Timeout bounds every wait in Expect and Eventually.
-const Timeout = 5 * time.Second
+// Timeout bounds every wait in Expect, Eventually and Clock.AwaitTimer. Each of them returns
+// as soon as its condition holds, so the bound costs nothing when a test passes; it is
+// generous because CI runs the race-built suite on two loaded cores, where a 5 s bound
+// failed correct code (a stalled sink's 10,000-event backlog, a pong under load).
+const Timeout = 30 * time.Second
 
 // Probe records every user message sent to its PID, in order.
 type Probe struct {
