@@ -738,8 +738,10 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
 		t.Errorf("after a second SIGTERM: %v, want killed by SIGTERM", st)
 	}
-	if took > time.Second {
-		t.Errorf("second SIGTERM took %v to end the process, want under 1s", took)
+	// The drain it cuts short would take about 2s per hook (6s); 3s leaves a loaded machine
+	// room to deliver the signal and reap the process.
+	if took > 3*time.Second {
+		t.Errorf("second SIGTERM took %v to end the process, want well under the drain's %ds", took, 2*hooks)
 	}
 }
 

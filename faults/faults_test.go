@@ -141,7 +141,7 @@ func TestStalledLinkIsDetected(t *testing.T) {
 	r.addBoth("stall", "timeout", map[string]int64{"timeout": 0}) // 0: swallow, never close
 	stalled := time.Now()
 	published := r.publishAsync(n - first)
-	waitFor(t, "the heartbeat to declare the link dead", 5*time.Second, func() bool {
+	waitFor(t, "the heartbeat to declare the link dead", 30*time.Second, func() bool { // the limit on took below is the check
 		return r.count(messages.StateBackoff) >= 1
 	})
 	took := time.Since(stalled)
