@@ -34,11 +34,12 @@ func listen(t *testing.T) *net.UnixConn {
 	return conn
 }
 
-// next returns the next datagram, failing the test if none arrives within 2s.
+// next returns the next datagram, failing the test if none arrives within 30s (a generous
+// bound: CI runs on two loaded cores).
 func next(t *testing.T, conn *net.UnixConn) string {
 	t.Helper()
 	buf := make([]byte, 4096)
-	if err := conn.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+	if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
 		t.Fatalf("set deadline: %v", err)
 	}
 	n, _, err := conn.ReadFromUnix(buf)

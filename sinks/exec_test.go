@@ -28,10 +28,10 @@ func script(t *testing.T, body string) (path, dir string) {
 	return path, dir
 }
 
-// waitFor polls cond until it holds or 5s pass.
+// waitFor polls cond until it holds or 30s pass (generous: CI runs on two loaded cores).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
