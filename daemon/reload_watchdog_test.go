@@ -13,14 +13,14 @@ import (
 // are stalled takes seconds (each sink holds its event for its stop grace), and all that time
 // the root keeps answering, so systemd's watchdog keeps getting WATCHDOG=1.
 func TestWatchdogPingsDuringSlowReload(t *testing.T) {
-	const hooks = 2 // about 2s of stop grace each
+	const hooks = 3 // about 2s of stop grace each
 	h := newHarness(t, false)
 	ns := listenNotify(t, h.dir)
 	up := upstream.NewTest(t, upstream.Options{})
 	sinks, route, received := hangingHooks(t, hooks)
 	text := h.hookConfig(30*time.Second, up.URL(), sinks, route)
 	h.write(text)
-	p := h.start("NOTIFY_SOCKET="+ns.path, "WATCHDOG_USEC=200000")
+	p := h.start("NOTIFY_SOCKET="+ns.path, "WATCHDOG_USEC=1000000")
 	p.waitFor("READY=1", func() bool { return ns.index(0, "READY=1") >= 0 })
 	awaitUp(t, up, "subscribed", func() bool { return up.Subscribed() == 1 })
 	up.Publish("processing_progress", nil)
@@ -51,9 +51,9 @@ func TestWatchdogPingsDuringSlowReload(t *testing.T) {
 			pings++
 		}
 	}
-	// The watchdog probes every 100ms; a reload of about 4s leaves room for dozens. Ask for a
-	// few, so that a loaded machine that misses some probes still passes, while a root that
-	// blocks in Receive for the whole reload (none) fails.
+	// The watchdog probes every 500ms, each with 500ms to get an answer; a reload of about 6s
+	// leaves room for a dozen. Ask for a few, so that a loaded machine that misses some probes
+	// still passes, while a root that blocks in Receive for the whole reload (none) fails.
 	if pings < 3 {
 		t.Errorf("%d WATCHDOG=1 during a reload that took %v, want at least 3", pings, took)
 	}
