@@ -1,8 +1,8 @@
 package actors
 
 import (
-	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -334,6 +334,13 @@ func (c *Connection) dial(ctx actor.Context) {
 		TLSClientConfig:   tlsCfg,
 		ReadBufferSize:    32 << 10,
 		WriteBufferSize:   16 << 10,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &readHook{Conn: nc}, nil
+		},
 	}
 	dctx, cancel := context.WithTimeout(context.Background(), c.cfg.HandshakeTimeout.Duration)
 	c.cancelDial = cancel
@@ -637,7 +644,26 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 				root.Send(self, &readFailed{gen: gen, err: goroutinePanic(log, "reader", p)})
 			}
 		}()
-		var scratch []byte // reused between frames; each message gets an exact copy
+		var scratch []byte // reused between frames; each frame is copied into arena
+		var (
+			batch []messages.FrameReceived // read, not yet handed on
+			arena []byte                   // holds their Data, and the next frames' while there is room
+			used  int                      // bytes of arena the batch holds
+			at    time.Time                // the batch's clock read, taken with its first frame
+		)
+		handOn := func() {
+			if len(batch) == 0 {
+				return
+			}
+			root.Send(router, &messages.FramesReceived{Frames: batch})
+			batch = make([]messages.FrameReceived, 0, len(batch)) // the sent one belongs to the message
+			used, at = 0, time.Time{}
+		}
+		h := hookOf(sock)
+		hooked := h != nil
+		if hooked {
+			h.before = handOn // runs on this goroutine, inside gorilla's reads
+		}
 		discarded := 0
 		defer func() {
 			if discarded > 0 {
@@ -650,9 +676,16 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 				scratch = data
 			}
 			if err == nil {
-				data = bytes.Clone(data)
+				if cap(arena)-len(arena) < len(data) {
+					arena = make([]byte, 0, max(readBatchBytes, len(data)))
+				}
+				start := len(arena)
+				arena = append(arena, data...)
+				data = arena[start:len(arena):len(arena)] // capped: nothing appends into its neighbours
+				used += len(data)
 			}
 			if err != nil {
+				handOn() // what was read before the failure is routed
 				rf := &readFailed{gen: gen, err: fmt.Errorf("read: %w", err)}
 				var ce *websocket.CloseError
 				if errors.As(err, &ce) {
@@ -678,10 +711,14 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 			}
 			select {
 			case since := <-subscribed: // ahead of every frame the upstream sent after it
+				handOn() // what was read before goes first
 				root.Send(router, &messages.Subscribed{Gen: gen, Cursor: since})
 			default:
 			}
-			fr := &messages.FrameReceived{Gen: gen, Data: data, At: clock.Now(), Via: messages.ViaWebSocket}
+			if at.IsZero() {
+				at = clock.Now() // one clock read per batch: see messages.FramesReceived
+			}
+			fr := messages.FrameReceived{Gen: gen, Data: data, At: at, Via: messages.ViaWebSocket}
 			if kind == websocket.BinaryMessage {
 				fr.Invalid = messages.InvalidBinary
 			} else {
@@ -714,9 +751,46 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 				}
 				fr.Type, fr.Cursor, fr.Invalid, fr.Data, fr.Ack = in.Frame.Type, in.Frame.Cursor, in.Frame.Invalid, in.Data, in.Ack
 			}
-			root.Send(router, fr)
+			batch = append(batch, fr)
+			if len(batch) >= readBatchMax || used >= readBatchBytes {
+				handOn()
+			} else if !hooked {
+				handOn() // no hook to say when the reader waits: hand each frame on at once
+			}
 		}
 	}()
+}
+
+// Bounds on one messages.FramesReceived.
+const (
+	readBatchMax   = 128      // frames
+	readBatchBytes = 64 << 10 // bytes of frame data
+)
+
+// readHook is the socket under a websocket.Conn. Before every read from the socket, which
+// may block, it calls before: the reader hands on the frames it has collected rather than
+// hold them while it waits. So a batch is what one read brought in, and never waits for more.
+type readHook struct {
+	net.Conn
+	before func() // set before the reader starts, called only by it; nil during the handshake
+}
+
+func (h *readHook) Read(p []byte) (int, error) {
+	if h.before != nil {
+		h.before()
+	}
+	return h.Conn.Read(p)
+}
+
+// hookOf finds the readHook under sock (beneath TLS, when there is TLS); nil when there is
+// none.
+func hookOf(sock *websocket.Conn) *readHook {
+	nc := sock.UnderlyingConn()
+	if t, ok := nc.(*tls.Conn); ok {
+		nc = t.NetConn()
+	}
+	h, _ := nc.(*readHook)
+	return h
 }
 
 // startWriter runs the only writer of the socket; every write has a deadline. After each

@@ -65,6 +65,8 @@ type Router struct {
 	lastAt     time.Time                     // arrival time of the last frame
 	counters   map[string]prometheus.Counter // events_in per type, at most maxCachedTypes
 	routed     []messages.EventRouted        // not yet told to the Cursor actor
+	outs       []sinkOut                     // per sink, the events of the batch being routed
+	lines      []byte                        // the batch's envelopes; Event.Line points into it
 	rejectLog  time.Time                     // last time a rejected frame was logged
 	quiet      uint64                        // rejected frames not logged since rejectLog
 }
@@ -93,8 +95,21 @@ func RouterProps(env Env, cfg RouterConfig, peers Peers) *actor.Props {
 
 func (r *Router) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
+	case *messages.FramesReceived:
+		n := 0
+		for i := range msg.Frames {
+			n += len(msg.Frames[i].Data) + envelopeOverhead
+		}
+		r.lines = make([]byte, 0, n) // every envelope of the batch, one buffer shared by the sinks
+		for i := range msg.Frames {
+			r.route(ctx, &msg.Frames[i])
+		}
+		r.handOn(ctx)
+		r.sendRouted(ctx) // the cursor hears of the batch at once
 	case *messages.FrameReceived:
+		r.lines = make([]byte, 0, len(msg.Data)+envelopeOverhead)
 		r.route(ctx, msg)
+		r.handOn(ctx)
 	case *messages.Subscribed:
 		r.subscribed(msg)
 	case *routerReport:
@@ -141,10 +156,12 @@ func (r *Router) route(ctx actor.Context, f *messages.FrameReceived) {
 	}
 	r.countEvent(f.Type)
 	if len(sinks) > 0 {
-		line := wire.AppendEnvelope(make([]byte, 0, len(f.Data)+160), r.cfg.Stream, f.Type, f.Via, f.At, f.Data)
+		start := len(r.lines)
+		r.lines = wire.AppendEnvelope(r.lines, r.cfg.Stream, f.Type, f.Via, f.At, f.Data)
+		line := r.lines[start:len(r.lines):len(r.lines)]
 		ev := messages.Event{Stream: r.cfg.Stream, Type: f.Type, Offset: r.offset, Cursor: f.Cursor, Line: line}
 		for _, name := range sinks {
-			ctx.Send(r.peers.Sinks[name], &messages.Deliver{Event: ev})
+			r.deliver(name, ev)
 		}
 	}
 	if r.peers.Cursor != nil {
@@ -324,10 +341,49 @@ func (r *Router) reject(ctx actor.Context, f *messages.FrameReceived) {
 	} else {
 		r.quiet++
 	}
-	if pid := r.peers.Sinks[r.cfg.DeadLetter]; pid != nil {
+	if r.cfg.DeadLetter != "" {
 		line := wire.AppendRejected(nil, r.cfg.Stream, f.Invalid, f.Via, f.At, f.Data)
-		ctx.Send(pid, &messages.Deliver{Event: messages.Event{Stream: r.cfg.Stream, Type: "_rejected", Line: line}})
+		r.deliver(r.cfg.DeadLetter, messages.Event{Stream: r.cfg.Stream, Type: "_rejected", Line: line})
 	}
+}
+
+// envelopeOverhead is about what the envelope adds to a frame; it sizes the line buffer.
+const envelopeOverhead = 160
+
+// sinkOut is what one sink gets from the batch being routed.
+type sinkOut struct {
+	name   string
+	pid    *actor.PID
+	events []messages.Event
+}
+
+// deliver adds ev to what sink name gets from this batch; handOn sends it.
+func (r *Router) deliver(name string, ev messages.Event) {
+	for i := range r.outs {
+		if r.outs[i].name == name {
+			r.outs[i].events = append(r.outs[i].events, ev)
+			return
+		}
+	}
+	pid := r.peers.Sinks[name]
+	if pid == nil {
+		return // validated at load: every routed sink exists
+	}
+	r.outs = append(r.outs, sinkOut{name: name, pid: pid, events: []messages.Event{ev}})
+}
+
+// handOn sends every sink its part of the batch in one message. A sink whose mailbox is
+// full blocks the router here: that is the backpressure.
+func (r *Router) handOn(ctx actor.Context) {
+	for i := range r.outs {
+		o := &r.outs[i]
+		if len(o.events) == 0 {
+			continue
+		}
+		ctx.Send(o.pid, &messages.DeliverBatch{Events: o.events})
+		o.events = make([]messages.Event, 0, len(o.events)) // the sent slice belongs to the message
+	}
+	r.lines = nil
 }
 
 // routedBatch is how many routed events one Routed message carries at most.

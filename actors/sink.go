@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -24,9 +25,9 @@ import (
 // cancels them.
 const sinkStopGrace = 2 * time.Second
 
-// lineBatch is the most events one Write takes for file, stdout and pipe sinks, and the size
-// of their hand-off channel.
-const lineBatch = 64
+// lineBatch is the most events one Write takes for file, stdout and pipe sinks: two of the
+// router's largest batches.
+const lineBatch = 2 * maxWeight
 
 // Sink is one (stream, sink) pair: it takes Deliver (and DeadLetter, as some sink's dead-letter
 // target) from its bounded mailbox and hands the events to worker goroutines that write them
@@ -79,11 +80,17 @@ func (s *Sink) Receive(ctx actor.Context) {
 	case *actor.Started:
 		s.start(ctx)
 	case *messages.Deliver:
-		s.accept(item{ev: msg.Event, tracked: msg.Event.Offset > 0, charge: int64(len(msg.Event.Line))})
+		s.accept([]item{{ev: msg.Event, tracked: msg.Event.Offset > 0, charge: int64(len(msg.Event.Line))}})
+	case *messages.DeliverBatch:
+		items := make([]item, len(msg.Events))
+		for i, ev := range msg.Events {
+			items[i] = item{ev: ev, tracked: ev.Offset > 0, charge: int64(len(ev.Line))}
+		}
+		s.accept(items)
 	case *messages.DeadLetter:
 		ev := msg.Event
 		ev.Line = deadLetterLine(msg)
-		s.accept(item{ev: ev})
+		s.accept([]item{{ev: ev}})
 	case *messages.Reopen:
 		if s.d != nil && s.cfg.Kind == sinks.KindFile { // only files have something to reopen
 			select {
@@ -161,11 +168,13 @@ func (s *Sink) start(ctx actor.Context) {
 		batch = max(s.cfg.MaxPending, 1) // one worker: at most max_pending unacknowledged
 	}
 	d.batchMax = batch
+	d.chunk, d.room = batch, workers*batch // see accept
+	d.roomFreed = make(chan struct{}, 1)
 	d.health = s.newHealth(ctx, d.lines)
 	if rc, ok := sk.(sinks.Reconnector); ok {
 		s.watchReconnects(rc, d.health)
 	}
-	d.in = make(chan item, workers*batch)
+	d.in = make(chan []item, d.room) // never full: room is counted in events, below it
 	d.stopCtx, d.stop = context.WithCancel(context.Background())
 	d.writeCtx, d.cancelWrite = context.WithCancel(context.Background())
 	d.workers.Add(workers)
@@ -176,22 +185,30 @@ func (s *Sink) start(ctx actor.Context) {
 	s.d = d
 }
 
-// accept hands it to the workers, blocking while they are busy and the channel is full:
-// this wait is the backpressure.
-func (s *Sink) accept(it item) {
+// accept hands items to the workers in chunks of at most batchMax events, blocking while
+// room events are already waiting for them (a chunk larger than that waits for none): this
+// wait is the backpressure.
+func (s *Sink) accept(items []item) {
 	d := s.d
 	if d == nil {
 		return // after teardown nothing is accepted
 	}
-	if it.tracked {
-		d.track(it.ev.Offset)
-	}
-	d.m.inFlight.Inc()
-	d.health.accepted(1)
-	select {
-	case d.in <- it:
-	case <-s.abort: // stopping: not done, so the cursor stays behind it
-		d.abandon([]item{it})
+	d.track(items)
+	d.m.inFlight.Add(float64(len(items)))
+	d.health.accepted(len(items))
+	for len(items) > 0 {
+		n := min(len(items), d.chunk)
+		for q := d.waiting.Load(); q > 0 && q+int64(n) > int64(d.room); q = d.waiting.Load() {
+			select {
+			case <-d.roomFreed:
+			case <-s.abort: // stopping: not done, so the cursor stays behind them
+				d.abandon(items)
+				return
+			}
+		}
+		d.waiting.Add(int64(n))
+		d.in <- items[:n:n] // Receive is the only sender, and the count leaves room
+		items = items[n:]
 	}
 }
 
@@ -244,13 +261,17 @@ type delivery struct {
 	deadLetter *actor.PID
 	cursor     *actor.PID
 	inflight   *Inflight // the stream's byte bound: done events give their bytes back
-	batchMax   int
+	batchMax   int       // events per Write
+	chunk      int       // most events per hand-off: batchMax
 	batchWait  time.Duration
 	flushEvery time.Duration
 	m          sinkMetrics
 	health     *sinkHealth // nil without a status owner
 
-	in          chan item
+	in          chan []item
+	room        int             // events that may wait in in: workers × batchMax
+	waiting     atomic.Int64    // events waiting in in
+	roomFreed   chan struct{}   // a worker took a chunk from in
 	stopCtx     context.Context // cancelled at teardown: no retries, no more waiting
 	stop        context.CancelFunc
 	writeCtx    context.Context // cancelled sinkStopGrace later: writes under way give up
@@ -274,14 +295,22 @@ type delivery struct {
 
 func (d *delivery) work() {
 	defer d.workers.Done()
-	var batch []item         // reused: deliver keeps nothing of it
+	var batch, carry []item  // batch is reused: deliver keeps nothing of it
 	var evs []messages.Event // likewise
-	for it := range d.in {
-		batch = d.collect(batch[:0], it)
+	for {
+		first := carry
+		if len(first) == 0 {
+			var ok bool
+			if first, ok = <-d.in; !ok {
+				return
+			}
+			d.took(first)
+		}
+		batch, carry = d.collect(batch[:0], first)
 		evs = d.deliver(batch, evs[:0])
 		clear(batch) // drop the lines they point to; the backing arrays stay for reuse
 		clear(evs)
-		if d.lines && len(d.in) == 0 {
+		if d.lines && len(carry) == 0 && len(d.in) == 0 {
 			// Nothing else waiting: flush now rather than at the next tick, so a quiet feed
 			// is not delayed by flush_interval. Under load the channel is rarely empty and
 			// writes keep batching; requests coalesce while a flush runs.
@@ -294,22 +323,33 @@ func (d *delivery) work() {
 }
 
 // collect appends first and whatever else is waiting to batch, up to batchMax, waiting up
-// to batchWait for more when that is configured.
-func (d *delivery) collect(batch []item, first item) []item {
-	batch = append(batch, first)
+// to batchWait for more when that is configured. What does not fit comes back as carry, the
+// start of the next batch.
+func (d *delivery) collect(batch, first []item) (_, carry []item) {
+	take := func(chunk []item) []item { // appends what fits and returns the rest
+		n := min(len(chunk), d.batchMax-len(batch))
+		batch = append(batch, chunk[:n]...)
+		return chunk[n:]
+	}
+	if rest := take(first); len(rest) > 0 {
+		return batch, rest
+	}
 	var expired chan struct{}
 	for len(batch) < d.batchMax {
 		select {
-		case it, ok := <-d.in:
+		case chunk, ok := <-d.in:
 			if !ok {
-				return batch
+				return batch, nil
 			}
-			batch = append(batch, it)
+			d.took(chunk)
+			if rest := take(chunk); len(rest) > 0 {
+				return batch, rest
+			}
 			continue
 		default:
 		}
 		if d.batchWait <= 0 || d.stopCtx.Err() != nil {
-			return batch
+			return batch, nil
 		}
 		if expired == nil {
 			ch := make(chan struct{})
@@ -318,18 +358,30 @@ func (d *delivery) collect(batch []item, first item) []item {
 			expired = ch
 		}
 		select {
-		case it, ok := <-d.in:
+		case chunk, ok := <-d.in:
 			if !ok {
-				return batch
+				return batch, nil
 			}
-			batch = append(batch, it)
+			d.took(chunk)
+			if rest := take(chunk); len(rest) > 0 {
+				return batch, rest
+			}
 		case <-expired:
-			return batch
+			return batch, nil
 		case <-d.stopCtx.Done():
-			return batch
+			return batch, nil
 		}
 	}
-	return batch
+	return batch, nil
+}
+
+// took gives back the room a chunk taken from in held.
+func (d *delivery) took(chunk []item) {
+	d.waiting.Add(-int64(len(chunk)))
+	select {
+	case d.roomFreed <- struct{}{}:
+	default: // accept has a wake-up pending already
+	}
 }
 
 // deliver writes batch until it succeeds, is dead-lettered, or the sink stops. It builds
@@ -420,10 +472,14 @@ func (d *delivery) giveUp(batch []item, err error, attempts int) {
 	d.complete(batch)
 }
 
-// track notes an accepted event; progress cannot pass it until it is complete.
-func (d *delivery) track(offset uint64) {
+// track notes accepted events; progress cannot pass them until they are complete.
+func (d *delivery) track(items []item) {
 	d.mu.Lock()
-	d.pending = append(d.pending, offset)
+	for _, it := range items {
+		if it.tracked {
+			d.pending = append(d.pending, it.ev.Offset)
+		}
+	}
 	d.mu.Unlock()
 }
 

@@ -34,6 +34,16 @@ type Subscribed struct {
 	Cursor string
 }
 
+// FramesReceived carries, oldest first, every frame that Connection's reader found already
+// read (at most a count and a byte bound) when it was about to wait on the socket: under load
+// one message, one mailbox slot check and one clock read cover many frames, and a frame that
+// arrives alone still goes on at once. The frames' Data share one buffer, and all of them
+// carry the same At: the time the read that completed the first of them returned. It counts
+// as len(Frames) messages against the router's bounded mailbox.
+type FramesReceived struct {
+	Frames []FrameReceived // owned by the message
+}
+
 // Connected is sent by Connection to every peer each time a socket is ready: handshake,
 // authentication and subscriptions are done. Peers treat a repeated Connected as harmless.
 type Connected struct {

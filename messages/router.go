@@ -16,6 +16,13 @@ type Deliver struct {
 	Event Event
 }
 
+// DeliverBatch hands a sink the events of one batch the Router routed to it, in order. It
+// counts as len(Events) messages against the sink's bounded mailbox. The events' Lines share
+// one buffer.
+type DeliverBatch struct {
+	Events []Event // owned by the message
+}
+
 // EventRouted is what the Router sent where, for one event.
 type EventRouted struct {
 	Offset uint64
