@@ -110,6 +110,7 @@ func (r *Router) Receive(ctx actor.Context) {
 		r.lines = make([]byte, 0, len(msg.Data)+envelopeOverhead)
 		r.route(ctx, msg)
 		r.handOn(ctx)
+		r.sendRouted(ctx)
 	case *messages.Subscribed:
 		r.subscribed(msg)
 	case *routerReport:
