@@ -239,6 +239,8 @@ func TestCursorResetByRedeployedUpstream(t *testing.T) {
 	}
 	p.waitFor(fmt.Sprintf("%d lines in the sink file", before+after), func() bool { return h.lineCount() == before+after })
 	p.waitFor(fmt.Sprintf("checkpoint back at %d", after), func() bool { return h.savedCursor() == after })
+	// The router reports its counts once a second, independently of the checkpoint.
+	p.waitFor("status to count the reset", func() bool { row, _ := h.stream("a"); return row.CursorResets > 0 })
 	row, _ := h.stream("a")
 	if row.CursorResets != 1 || row.Duplicates != 0 {
 		t.Errorf("status: cursor_resets %d, duplicates %d; want 1 and 0", row.CursorResets, row.Duplicates)
