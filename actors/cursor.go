@@ -56,14 +56,16 @@ type Cursor struct {
 	clock Clock
 	cfg   CursorConfig
 
-	seen    string            // last cursor routed
-	saved   string            // last cursor written to disk
-	last    uint64            // offset of the last routed event
-	routed  map[string]uint64 // sink → offset of the last event routed to it
-	done    map[string]uint64 // sink → every event up to this offset is finished
-	pending []pendingCursor   // routed events that carry a cursor, oldest first
-	acks    []pendingAck      // acknowledgements waiting for their event's sinks, oldest first
-	timer   Timer
+	seen      string            // last cursor routed
+	saved     string            // last cursor written to disk
+	last      uint64            // offset of the last routed event
+	routed    map[string]uint64 // sink → offset of the last event routed to it
+	done      map[string]uint64 // sink → every event up to this offset is finished
+	pending   []pendingCursor   // routed events that carry a cursor, oldest first
+	ready     string            // the newest cursor every sink has finished with; valid when haveReady
+	haveReady bool              // ready is newer than what the last checkpoint considered
+	acks      []pendingAck      // acknowledgements waiting for their event's sinks, oldest first
+	timer     Timer
 }
 
 type pendingCursor struct {
@@ -95,10 +97,15 @@ func (c *Cursor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		c.arm(ctx)
 	case *messages.Routed:
+		var run []string // sinks of the current run of events with the same route
+		var runEnd uint64
 		for _, ev := range msg.Events {
 			c.last = ev.Offset
-			for _, s := range ev.Sinks {
-				c.routed[s] = ev.Offset
+			if len(ev.Sinks) > 0 { // a run's last offset is what counts: one map write per run
+				if len(run) > 0 && (len(ev.Sinks) != len(run) || &ev.Sinks[0] != &run[0]) {
+					c.noteRouted(run, runEnd)
+				}
+				run, runEnd = ev.Sinks, ev.Offset
 			}
 			if ev.Cursor != "" {
 				c.seen = ev.Cursor
@@ -108,9 +115,11 @@ func (c *Cursor) Receive(ctx actor.Context) {
 				c.acks = append(c.acks, pendingAck{ev.Offset, ev.Gen, ev.Ack})
 			}
 		}
+		c.noteRouted(run, runEnd)
 		c.release(ctx)
 	case *messages.SinkDone:
 		c.done[msg.Sink] = max(c.done[msg.Sink], msg.UpTo)
+		c.advance()
 		c.release(ctx)
 	case *messages.GetCursor:
 		ctx.Respond(&messages.CursorValue{Value: c.seen})
@@ -153,14 +162,32 @@ func (c *Cursor) release(ctx actor.Context) {
 	c.acks = c.acks[n:]
 }
 
-func (c *Cursor) checkpoint() {
-	safe, value, n := c.safe(), "", 0
+// noteRouted records that sinks were given every event up to offset.
+func (c *Cursor) noteRouted(sinks []string, offset uint64) {
+	for _, s := range sinks {
+		c.routed[s] = offset
+	}
+}
+
+// advance moves the cursors every sink has finished with out of pending, keeping the
+// newest as the next checkpoint. It runs on every SinkDone, so pending holds about one
+// flush_interval of events rather than a whole checkpoint_interval.
+func (c *Cursor) advance() {
+	safe, n := c.safe(), 0
 	for n < len(c.pending) && c.pending[n].offset <= safe {
-		value = c.pending[n].value
 		n++
 	}
+	if n == 0 {
+		return
+	}
+	c.ready, c.haveReady = c.pending[n-1].value, true
 	c.pending = c.pending[n:]
-	if n == 0 || value == c.saved {
+}
+
+func (c *Cursor) checkpoint() {
+	c.advance()
+	value := c.ready
+	if !c.haveReady || value == c.saved {
 		return
 	}
 	if err := c.save(value); err != nil {
@@ -171,7 +198,7 @@ func (c *Cursor) checkpoint() {
 		c.log.Error().Err(err).Msg("cursor checkpoint")
 		return
 	}
-	c.saved = value
+	c.saved, c.haveReady = value, false // a failed write is tried again at the next tick
 	c.log.Debug().Str("cursor", value).Msg("cursor saved")
 }
 

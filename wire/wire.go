@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"holdfast/messages"
 )
@@ -39,8 +40,41 @@ const (
 )
 
 // Types interns event type names for one reader, so the same few strings are not allocated
-// for every frame. The zero value is ready; it is not safe for concurrent use.
-type Types struct{ names map[string]string }
+// for every frame, and keeps the reader's cursor texts in shared blocks. The zero value is
+// ready; it is not safe for concurrent use.
+type Types struct {
+	names  map[string]string
+	blocks []byte // cursor texts, appended and never changed; see cursor
+}
+
+// Cursor texts up to maxCursorLen bytes are copied into blocks of cursorBlock bytes.
+const (
+	cursorBlock  = 4096
+	maxCursorLen = 64
+)
+
+// cursor returns a cursor token's text: a number as written, a string unquoted. Every
+// cursor differs, so interning cannot help; instead short texts are copied into a shared
+// block that is only ever appended to, and the string points into it. That is one
+// allocation per cursorBlock bytes instead of one per frame. A string kept alive keeps its
+// block (4 KiB) alive.
+func (t *Types) cursor(tok []byte) string {
+	if tok[0] == '"' {
+		if bytes.IndexByte(tok, '\\') >= 0 {
+			return unquote(tok)
+		}
+		tok = tok[1 : len(tok)-1]
+	}
+	if t == nil || len(tok) == 0 || len(tok) > maxCursorLen {
+		return string(tok)
+	}
+	if cap(t.blocks)-len(t.blocks) < len(tok) {
+		t.blocks = make([]byte, 0, cursorBlock)
+	}
+	start := len(t.blocks)
+	t.blocks = append(t.blocks, tok...)
+	return unsafe.String(&t.blocks[start], len(tok)) // those bytes are never written again
+}
 
 func (t *Types) name(tok []byte) string {
 	inner := tok[1 : len(tok)-1]
@@ -149,12 +183,8 @@ func ParseFrameTypes(data []byte, cursorField string, types *Types) Frame {
 					return Frame{Invalid: messages.InvalidType}
 				}
 				f := Frame{Type: types.name(typeTok)}
-				switch {
-				case cursorTok == nil:
-				case cursorTok[0] == '"':
-					f.Cursor = unquote(cursorTok)
-				default:
-					f.Cursor = string(cursorTok) // a number, as written
+				if cursorTok != nil {
+					f.Cursor = types.cursor(cursorTok)
 				}
 				return f
 			}
