@@ -19,7 +19,8 @@ const (
 
 // ThroughputConfig describes one throughput run.
 type ThroughputConfig struct {
-	Target        string // TargetCeiling or TargetHoldfast
+	Target        string // TargetCeiling, TargetHoldfast or TargetNode
+	NodeDir       string // where the Node.js client is. Default: DefaultNodeDir.
 	N             int    // events. Default: 1,000,000.
 	EventSize     int    // bytes per event on the wire. Default: 200.
 	Dir           string // empty directory for the output file and holdfast's state
@@ -51,6 +52,12 @@ type ThroughputResult struct {
 	// child run, when that is another process (daemon bench's parent); 0 otherwise.
 	UpstreamCPUSeconds float64 `json:",omitempty"`
 	LoadAvg            string  // /proc/loadavg after the run
+	// Skipped says why the target did not run (the Node.js client without node); the figures
+	// are then empty.
+	Skipped string `json:",omitempty"`
+	// ClientProcess: the figures are those of a separate client process (the Node.js
+	// client), and allocations are not counted.
+	ClientProcess bool `json:",omitempty"`
 }
 
 func (c *ThroughputConfig) defaults() {
@@ -63,12 +70,21 @@ func (c *ThroughputConfig) defaults() {
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Minute
 	}
+	if c.NodeDir == "" {
+		c.NodeDir = DefaultNodeDir
+	}
 }
 
 // Throughput runs N events through the target and times them.
 func Throughput(ctx context.Context, cfg ThroughputConfig) (ThroughputResult, error) {
 	cfg.defaults()
 	res := ThroughputResult{Target: cfg.Target, N: cfg.N, EventSize: cfg.EventSize, UpstreamInProcess: cfg.URL == ""}
+	if cfg.Target == TargetNode {
+		if res.Skipped = NodeMissing(cfg.NodeDir); res.Skipped != "" {
+			return res, nil
+		}
+		res.ClientProcess = true
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	url, stopFeed, err := feedIfNone(ctx, cfg.URL, cfg.EventSize, throughputHistory, 0, cfg.N)
@@ -94,7 +110,15 @@ func Throughput(ctx context.Context, cfg ThroughputConfig) (ThroughputResult, er
 			return res, fmt.Errorf("cpu profile: %w", err)
 		}
 	}
-	stop, err := startTarget(ctx, cfg.Target, spec, cfg.N, false, cfg.Log)
+	var node *nodeClient
+	var stop func() error
+	if cfg.Target == TargetNode {
+		if node, err = startNode(ctx, cfg.NodeDir, url, path, cfg.N); err == nil {
+			stop = node.stop
+		}
+	} else {
+		stop, err = startTarget(ctx, cfg.Target, spec, cfg.N, false, cfg.Log)
+	}
 	if err != nil {
 		pprof.StopCPUProfile()
 		return res, err
@@ -135,6 +159,9 @@ func Throughput(ctx context.Context, cfg ThroughputConfig) (ThroughputResult, er
 	res.AllocsPerEvent = float64(after.Mallocs-before.Mallocs) / float64(cfg.N)
 	res.CPUSeconds = (after.CPU - before.CPU).Seconds()
 	res.PeakRSSMiB = MiB(after.HWM)
+	if node != nil { // the client is the node process, whose run is over
+		res.AllocsPerEvent, res.CPUSeconds, res.PeakRSSMiB = 0, node.cpu.Seconds(), MiB(node.rss)
+	}
 	res.LoadAvg = LoadAvg()
 	if lines != cfg.N {
 		return res, fmt.Errorf("%s wrote %d lines for %d events", cfg.Target, lines, cfg.N)

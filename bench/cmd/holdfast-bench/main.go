@@ -74,6 +74,7 @@ type benchOpts struct {
 	trials     int
 	jsonPath   string
 	cpuprofile string
+	nodeDir    string
 	dir        string
 	inProcess  bool
 	verbose    bool
@@ -100,6 +101,7 @@ func (o *benchOpts) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.slowDelay, "slow-delay", time.Millisecond, "per-request delay of the slow webhook")
 	fs.IntVar(&o.trials, "trials", 5, "trials per fault mode")
 	fs.StringVar(&o.jsonPath, "json", "", `also write every result as JSON to this file ("-" = stdout)`)
+	fs.StringVar(&o.nodeDir, "node-dir", bench.DefaultNodeDir, "the Node.js client's directory (run `npm ci` there); its rows are skipped without node")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the holdfast throughput run at the first size")
 	fs.StringVar(&o.dir, "dir", "", "where temporary output goes (default: the system temp dir)")
 	fs.BoolVar(&o.inProcess, "in-process", false, "run every mode in this process (peak RSS then mixes modes)")
@@ -192,7 +194,11 @@ func benchOne(ctx context.Context, o *benchOpts, rep *bench.Report, mode string,
 	switch mode {
 	case "throughput", "latency":
 		for i, size := range sizes {
-			for _, target := range []string{bench.TargetCeiling, bench.TargetHoldfast} {
+			targets := []string{bench.TargetCeiling, bench.TargetNode, bench.TargetHoldfast}
+			if mode == "latency" {
+				targets = []string{bench.TargetCeiling, bench.TargetHoldfast}
+			}
+			for _, target := range targets {
 				only := target
 				if mode == "latency" {
 					only = "latency-" + target
@@ -266,7 +272,7 @@ func hostAndRun(ctx context.Context, o *benchOpts, only string, size int, extra 
 	go func() {
 		defer close(feedDone)
 		switch only {
-		case bench.TargetCeiling, bench.TargetHoldfast:
+		case bench.TargetCeiling, bench.TargetHoldfast, bench.TargetNode:
 			_, _ = feed.Run(fctx, 1, 0, o.n)
 		case "latency-ceiling", "latency-holdfast":
 			_, _ = feed.Run(fctx, 1, o.rate, o.latN)
@@ -343,7 +349,8 @@ func runChild(ctx context.Context, o *benchOpts, only string, size int, extra []
 		"--n", strconv.Itoa(o.n), "--rate", strconv.Itoa(o.rate), "--latency-n", strconv.Itoa(o.latN),
 		"--flush-interval", o.flush.String(), "--cursor=" + strconv.FormatBool(o.cursor),
 		"--streams", strconv.Itoa(o.streams), "--window", o.window.String(), "--idle-wait", o.idleWait.String(),
-		"--slow-duration", o.slowFor.String(), "--slow-delay", o.slowDelay.String(), "--trials", strconv.Itoa(o.trials)}
+		"--slow-duration", o.slowFor.String(), "--slow-delay", o.slowDelay.String(), "--trials", strconv.Itoa(o.trials),
+		"--node-dir", o.nodeDir}
 	if o.dir != "" {
 		args = append(args, "--dir", o.dir)
 	}
@@ -365,7 +372,7 @@ func runChild(ctx context.Context, o *benchOpts, only string, size int, extra []
 
 func newBenchResult(only string) any {
 	switch only {
-	case bench.TargetCeiling, bench.TargetHoldfast:
+	case bench.TargetCeiling, bench.TargetHoldfast, bench.TargetNode:
 		return &bench.ThroughputResult{}
 	case "latency-ceiling", "latency-holdfast":
 		return &bench.LatencyResult{}
@@ -387,10 +394,11 @@ func runBenchMode(ctx context.Context, o *benchOpts, only string, size int, log 
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	tc := bench.ThroughputConfig{N: o.n, EventSize: size, Dir: dir, URL: o.upstream, FlushInterval: o.flush, Cursor: o.cursor, Log: log}
+	tc := bench.ThroughputConfig{N: o.n, EventSize: size, Dir: dir, URL: o.upstream, FlushInterval: o.flush, Cursor: o.cursor,
+		NodeDir: o.nodeDir, Log: log}
 	lc := bench.LatencyConfig{Rate: o.rate, N: o.latN, EventSize: size, Dir: dir, URL: o.upstream, FlushInterval: o.flush, Cursor: o.cursor, Log: log}
 	switch only {
-	case bench.TargetCeiling, bench.TargetHoldfast:
+	case bench.TargetCeiling, bench.TargetHoldfast, bench.TargetNode:
 		tc.Target = only
 		if o.cpuprofile != "" && only == bench.TargetHoldfast {
 			f, err := os.Create(o.cpuprofile)
@@ -435,17 +443,33 @@ func printReport(w io.Writer, r *bench.Report) {
 	fmt.Fprintf(w, "machine: %d × %s, %.0f MiB, %s; load before %s, after %s\n\n", m.NProc, m.CPUModel, m.MemTotalMiB, m.GoVersion, m.LoadBefore, m.LoadAfter)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	if len(r.Throughput) > 0 {
-		fmt.Fprintln(tw, "throughput\tsize B\tevents\tevents/s\tMB/s in\tMB/s out\tvs ceiling\tallocs/event\tCPU s\tpeak RSS MiB\tupstream CPU s\t")
-		ceil := map[int]float64{}
+		fmt.Fprintln(tw, "throughput\tsize B\tevents\tevents/s\tMB/s in\tMB/s out\tvs ceiling\tvs node\tallocs/event\tCPU s\tCPU µs/event\tpeak RSS MiB\tupstream CPU s\tupstream µs/event\t")
+		ceil, node := map[int]float64{}, map[int]float64{}
 		for _, t := range r.Throughput {
-			ratio := "-"
-			if t.Target == bench.TargetCeiling {
+			if t.Skipped != "" {
+				fmt.Fprintf(tw, "%s\t%d\tskipped: %s\t\n", t.Target, t.EventSize, t.Skipped)
+				continue
+			}
+			ratio, vsNode, allocs := "-", "-", "-"
+			switch t.Target {
+			case bench.TargetCeiling:
 				ceil[t.EventSize] = t.EventsPerSec
-			} else if c := ceil[t.EventSize]; c > 0 {
+			case bench.TargetNode:
+				node[t.EventSize] = t.EventsPerSec
+			}
+			if c := ceil[t.EventSize]; c > 0 && t.Target != bench.TargetCeiling {
 				ratio = fmt.Sprintf("%.2f", t.EventsPerSec/c)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.1f\t%.1f\t%s\t%.1f\t%.2f\t%.1f\t%.2f\t\n", t.Target, t.EventSize, t.N, t.EventsPerSec,
-				t.MBPerSecIn, t.MBPerSecOut, ratio, t.AllocsPerEvent, t.CPUSeconds, t.PeakRSSMiB, t.UpstreamCPUSeconds)
+			if c := node[t.EventSize]; c > 0 && t.Target == bench.TargetHoldfast {
+				vsNode = fmt.Sprintf("%.2f", t.EventsPerSec/c)
+			}
+			if !t.ClientProcess {
+				allocs = fmt.Sprintf("%.1f", t.AllocsPerEvent)
+			}
+			n := float64(t.N)
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.1f\t%.1f\t%s\t%s\t%s\t%.2f\t%.2f\t%.1f\t%.2f\t%.2f\t\n", t.Target, t.EventSize, t.N, t.EventsPerSec,
+				t.MBPerSecIn, t.MBPerSecOut, ratio, vsNode, allocs, t.CPUSeconds, t.CPUSeconds/n*1e6, t.PeakRSSMiB,
+				t.UpstreamCPUSeconds, t.UpstreamCPUSeconds/n*1e6)
 		}
 		fmt.Fprintln(tw)
 	}
