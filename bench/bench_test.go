@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -148,5 +149,37 @@ func TestFallbackSmoke(t *testing.T) {
 	checkTrials(t, toWS, 1)
 	if toWS.Trials[0].PromoMs < 200 {
 		t.Errorf("promoted %v ms after accepting again, before promote_after", toWS.Trials[0].PromoMs)
+	}
+}
+
+// The Node.js client reads the same feed into the same kind of file. Without node (or
+// without `npm ci` in testdata/node) it is skipped, except in CI, where .ci/run installs both.
+func TestThroughputNodeSmoke(t *testing.T) {
+	const dir = "testdata/node" // the test runs in the package's directory
+	if why := NodeMissing(dir); why != "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("node client: %s", why)
+		}
+		t.Skipf("node client: %s", why)
+	}
+	res, err := Throughput(testCtx(t), ThroughputConfig{Target: TargetNode, N: 2000, EventSize: 200,
+		Dir: t.TempDir(), NodeDir: dir, Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.Skipped != "" || !res.ClientProcess || res.Lines != 2000 || res.EventsPerSec <= 0 || res.CPUSeconds <= 0 || res.PeakRSSMiB <= 0 {
+		t.Errorf("implausible result %+v", res)
+	}
+	if res.FileBytes != 2000*201 {
+		t.Errorf("file has %d bytes, want %d (2000 frames of 200 B, each with a newline)", res.FileBytes, 2000*201)
+	}
+}
+
+func TestThroughputNodeSkippedWithoutClient(t *testing.T) {
+	res, err := Throughput(testCtx(t), ThroughputConfig{Target: TargetNode, N: 10, Dir: t.TempDir(),
+		NodeDir: t.TempDir(), Log: testLog(t)})
+	if err != nil || res.Skipped == "" {
+		t.Fatalf("no client in the directory: got %+v, %v; want a skipped result saying why", res, err)
 	}
 }
