@@ -244,11 +244,15 @@ func TestPlainTextFeed(t *testing.T) {
 	await(t, "PONG for the server's PING", 10*time.Second, func() bool { return slices.Contains(f.Got(), "PONG") })
 
 	clock.AwaitTimer(t, 5*time.Second)
+	// Every Advance that reaches a ping ends exactly when it is due, so the heartbeat reads the
+	// same time whether it handles the tick during the Advance or after it.
+	step := 5 * time.Second
 	for i := 0; i < 3; i++ {
 		before := testutilCount(h)
-		clock.Advance(5 * time.Second) // our ping
+		clock.Advance(step) // our ping
 		await(t, "pong observed", 10*time.Second, func() bool { return testutilCount(h) > before })
 		clock.Advance(4 * time.Second) // past the timeout: a missed pong would fail the link now
+		step = time.Second             // the next ping is due 5s after this one
 	}
 	if n := f.Handshakes(); n != 1 {
 		t.Fatalf("answered pings still redialled: %d handshakes", n)
@@ -256,7 +260,7 @@ func TestPlainTextFeed(t *testing.T) {
 	answering.Lock()
 	answer = false
 	answering.Unlock()
-	clock.Advance(5 * time.Second) // a ping that gets no answer
+	clock.Advance(step) // a ping that gets no answer
 	clock.AwaitTimer(t, 3*time.Second)
 	clock.Advance(3 * time.Second)
 	st := h.expectState(messages.StateBackoff)
