@@ -677,7 +677,7 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 			}
 			if err == nil {
 				if cap(arena)-len(arena) < len(data) {
-					arena = make([]byte, 0, max(readBatchBytes, len(data)))
+					arena = make([]byte, 0, max(bufferChunk, len(data)))
 				}
 				start := len(arena)
 				arena = append(arena, data...)
@@ -765,6 +765,13 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 const (
 	readBatchMax   = 128      // frames
 	readBatchBytes = 64 << 10 // bytes of frame data
+)
+
+// bufferChunk is the size of the buffers that the reader copies frames into and the router
+// builds envelopes in, each shared by the frames or envelopes that fit: the largest size the
+// Go allocator serves from its per-size caches, so no allocation takes the large-object path.
+const (
+	bufferChunk = 32 << 10
 )
 
 // readHook is the socket under a websocket.Conn. Before every read from the socket, which

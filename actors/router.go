@@ -66,7 +66,7 @@ type Router struct {
 	counters   map[string]prometheus.Counter // events_in per type, at most maxCachedTypes
 	routed     []messages.EventRouted        // not yet told to the Cursor actor
 	outs       []sinkOut                     // per sink, the events of the batch being routed
-	lines      []byte                        // the batch's envelopes; Event.Line points into it
+	lines      []byte                        // envelopes are built here, bufferChunk at a time; lines handed out are never written again
 	rejectLog  time.Time                     // last time a rejected frame was logged
 	quiet      uint64                        // rejected frames not logged since rejectLog
 }
@@ -96,18 +96,12 @@ func RouterProps(env Env, cfg RouterConfig, peers Peers) *actor.Props {
 func (r *Router) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *messages.FramesReceived:
-		n := 0
-		for i := range msg.Frames {
-			n += len(msg.Frames[i].Data) + envelopeOverhead
-		}
-		r.lines = make([]byte, 0, n) // every envelope of the batch, one buffer shared by the sinks
 		for i := range msg.Frames {
 			r.route(ctx, &msg.Frames[i])
 		}
 		r.handOn(ctx)
 		r.sendRouted(ctx) // the cursor hears of the batch at once
 	case *messages.FrameReceived:
-		r.lines = make([]byte, 0, len(msg.Data)+envelopeOverhead)
 		r.route(ctx, msg)
 		r.handOn(ctx)
 		r.sendRouted(ctx)
@@ -157,6 +151,9 @@ func (r *Router) route(ctx actor.Context, f *messages.FrameReceived) {
 	}
 	r.countEvent(f.Type)
 	if len(sinks) > 0 {
+		if need := len(f.Data) + 2*envelopeOverhead; cap(r.lines)-len(r.lines) < need {
+			r.lines = make([]byte, 0, max(bufferChunk, need))
+		}
 		start := len(r.lines)
 		r.lines = wire.AppendEnvelope(r.lines, r.cfg.Stream, f.Type, f.Via, f.At, f.Data)
 		line := r.lines[start:len(r.lines):len(r.lines)]
@@ -348,7 +345,7 @@ func (r *Router) reject(ctx actor.Context, f *messages.FrameReceived) {
 	}
 }
 
-// envelopeOverhead is about what the envelope adds to a frame; it sizes the line buffer.
+// envelopeOverhead is about what the envelope adds to a frame (twice it is a safe margin).
 const envelopeOverhead = 160
 
 // sinkOut is what one sink gets from the batch being routed.
@@ -384,7 +381,6 @@ func (r *Router) handOn(ctx actor.Context) {
 		ctx.Send(o.pid, &messages.DeliverBatch{Events: o.events})
 		o.events = make([]messages.Event, 0, len(o.events)) // the sent slice belongs to the message
 	}
-	r.lines = nil
 }
 
 // routedBatch is how many routed events one Routed message carries at most.
