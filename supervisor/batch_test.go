@@ -22,7 +22,7 @@ func TestFramesReadTogetherTravelTogether(t *testing.T) {
 	h.up.Freeze(false)
 	path := h.path("events.jsonl")
 	actortest.Eventually(t, "2000 events in the file", func() bool { return len(lines(t, path)) >= n })
-	if p := exactlyOnce(seqs(t, path), n); p != "" {
+	if p := actortest.ExactlyOnce(seqs(t, path), n); p != "" {
 		t.Fatalf("file sink: %s", p)
 	}
 	for i, s := range seqs(t, path) {
