@@ -25,7 +25,9 @@ const clusterTTL = 4 * time.Second
 // that keeps them busy, shared by the instances of a cluster test.
 type clusterRig struct {
 	t    *testing.T
-	ns   *natstest.Server
+	ns   *natstest.Server   // the single server; nil when nc is set
+	nc   *natstest.Cluster  // a 3-node cluster (newClusterRig3)
+	rep  int                // replicas of the sink stream and the KV buckets
 	ups  []*upstream.Server
 	stop chan struct{}
 	done sync.WaitGroup
@@ -33,11 +35,42 @@ type clusterRig struct {
 
 func newClusterRig(t *testing.T) *clusterRig {
 	t.Helper()
-	r := &clusterRig{t: t, ns: natstest.Start(t), stop: make(chan struct{})}
+	r := &clusterRig{t: t, ns: natstest.Start(t), rep: 1, stop: make(chan struct{})}
 	for range 6 {
 		r.ups = append(r.ups, upstream.NewTest(t, upstream.Options{}))
 	}
 	return r
+}
+
+// newClusterRig3 is newClusterRig on a 3-node JetStream cluster, with replicas = 3.
+func newClusterRig3(t *testing.T) *clusterRig {
+	t.Helper()
+	r := &clusterRig{t: t, nc: natstest.StartCluster(t), rep: 3, stop: make(chan struct{})}
+	for range 6 {
+		r.ups = append(r.ups, upstream.NewTest(t, upstream.Options{}))
+	}
+	return r
+}
+
+// natsURLs are the client URLs every instance is given: all nodes of a cluster.
+func (r *clusterRig) natsURLs() []string {
+	if r.nc != nil {
+		return r.nc.URLs()
+	}
+	return []string{r.ns.URL()}
+}
+
+// checkURL is what the test's own client dials to count and read JetStream (a comma list
+// for a cluster, so that a stopped node is skipped).
+func (r *clusterRig) checkURL() string { return strings.Join(r.natsURLs(), ",") }
+
+// tomlList renders urls as a TOML array.
+func tomlList(urls []string) string {
+	q := make([]string, len(urls))
+	for i, u := range urls {
+		q[i] = fmt.Sprintf("%q", u)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 func streamName(i int) string { return fmt.Sprintf("s%d", i+1) }
@@ -52,25 +85,27 @@ func (r *clusterRig) names() []string {
 }
 
 // config is the same for every instance but for the control socket, the state dir and,
-// for a partition test, the NATS URL (a proxy in front of the same server).
-func (r *clusterRig) config(h *harness, natsURL string) string {
+// for a partition test, the NATS URLs (a proxy in front of the same server).
+func (r *clusterRig) config(h *harness, natsURLs []string) string {
 	var b strings.Builder
 	b.WriteString(h.header(5*time.Second, ""))
 	fmt.Fprintf(&b, `
 [[sink]]
 name = "js"
 kind = "nats"
-urls = [%q]
+urls = %s
 jetstream = "EVENTS"
 create_stream = true
+replicas = %d
 duplicate_window = "2m"
 timeout = "2s"
 
 [cluster]
-urls = [%q]
+urls = %s
 lease_ttl = %q
 bucket = "hf"
-`, natsURL, natsURL, clusterTTL.String())
+replicas = %d
+`, tomlList(natsURLs), r.rep, tomlList(natsURLs), clusterTTL.String(), r.rep)
 	for i, up := range r.ups {
 		b.WriteString(streamDef{name: streamName(i), url: up.URL(), sink: "js",
 			tables: "[stream.cursor]\nfield = \"seq\"\nsubscribe_key = \"since\"\ncheckpoint_interval = \"200ms\""}.String())
@@ -79,10 +114,13 @@ bucket = "hf"
 }
 
 // instance writes the config for a new harness and starts a daemon on it.
-func (r *clusterRig) instance(natsURL string) (*harness, *proc) {
+func (r *clusterRig) instance(natsURLs ...string) (*harness, *proc) {
 	r.t.Helper()
+	if len(natsURLs) == 0 {
+		natsURLs = r.natsURLs()
+	}
 	h := newHarness(r.t, false)
-	h.write(r.config(h, natsURL))
+	h.write(r.config(h, natsURLs))
 	return h, h.start()
 }
 
@@ -172,7 +210,7 @@ func (r *clusterRig) exactlyOnce() {
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	for {
-		n, err := natstest.Count(context.Background(), r.ns.URL(), "EVENTS")
+		n, err := natstest.Count(context.Background(), r.checkURL(), "EVENTS")
 		if err == nil && n >= total {
 			break
 		}
@@ -181,7 +219,7 @@ func (r *clusterRig) exactlyOnce() {
 		}
 		<-tick.C
 	}
-	msgs, err := natstest.Stored(context.Background(), r.ns.URL(), "EVENTS")
+	msgs, err := natstest.Stored(context.Background(), r.checkURL(), "EVENTS")
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -251,6 +289,48 @@ func TestClusterFailoverAfterSIGKILL(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterFailoverOnThreeNodeNATS is issue test 2 on a 3-node in-process JetStream
+// cluster (sink stream and KV buckets with replicas = 3, every instance given all three
+// URLs): SIGKILL one instance and, at the same moment, shut down the NATS node that leads
+// the sink stream. The survivor runs all six streams within lease_ttl + 2s + natsElection
+// (the bound documented in the README) and JetStream still holds every seq exactly once.
+func TestClusterFailoverOnThreeNodeNATS(t *testing.T) {
+	r := newClusterRig3(t)
+	ha, pa := r.instance()
+	pa.waitFor("a runs all six", func() bool { return len(runningHere(ha)) == 6 })
+	r.publish()
+	hb, pb := r.instance()
+	r.waitRunning([]*proc{pa, pb}, []*harness{ha, hb}, 3, 3)
+	awaitEvents(t, r, 50)
+
+	victim := r.nc.StreamLeader("EVENTS")
+	if victim < 0 {
+		t.Fatal("no node leads the EVENTS stream")
+	}
+	t.Logf("node %d leads EVENTS; leases led by node %d, cursors by node %d", victim+1,
+		r.nc.StreamLeader("KV_hf_leases")+1, r.nc.StreamLeader("KV_hf_cursors")+1)
+	pa.signal(syscall.SIGKILL)
+	killed := time.Now()
+	r.nc.Nodes[victim].Stop()
+	pa.wait(exitTimeout)
+	pb.waitFor("b runs all six", func() bool { return len(runningHere(hb)) == 6 })
+	took := time.Since(killed)
+	bound := clusterTTL + 2*time.Second + natsElection
+	t.Logf("b runs all six %v after the SIGKILL and the node stop (lease_ttl %v, bound %v); EVENTS now led by node %d",
+		took.Round(time.Millisecond), clusterTTL, bound, r.nc.StreamLeader("EVENTS")+1)
+	if took > bound {
+		t.Errorf("failover took %v, want at most lease_ttl + 2s + %v = %v", took, natsElection, bound)
+	}
+	awaitEvents(t, r, 50)
+	r.stopPublishing()
+	r.exactlyOnce()
+}
+
+// natsElection is the time a 3-node JetStream cluster may add to a failover when the node
+// that leads the sink stream stops with the instance: the stream and KV groups elect new
+// leaders and the survivor's client reconnects to another node.
+const natsElection = 4 * time.Second
 
 // awaitEvents waits until every feed published n more events, so each phase carries traffic.
 func awaitEvents(t *testing.T, r *clusterRig, n uint64) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -32,6 +33,10 @@ type Options struct {
 	ClusterName string
 	ClusterPort int
 	Routes      []string
+	// Token, when set, is the only credential the server accepts (no other users).
+	Token string
+	// NKeys, when set, are the public keys of the only users the server accepts.
+	NKeys []string
 }
 
 // Run starts a server and waits until it accepts connections.
@@ -49,6 +54,10 @@ func Run(o Options) (*Server, error) {
 	}
 	opts := &server.Options{ServerName: name, Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: o.Dir,
 		NoLog: true, NoSigs: true, DisableJetStreamBanner: true}
+	opts.Authorization = o.Token
+	for _, k := range o.NKeys {
+		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: k})
+	}
 	if o.ClusterName != "" {
 		opts.Cluster = server.ClusterOpts{Name: o.ClusterName, Host: "127.0.0.1", Port: o.ClusterPort}
 		routes, err := parseRoutes(o.Routes)
@@ -203,4 +212,101 @@ func Count(ctx context.Context, url, stream string) (uint64, error) {
 		return 0, err
 	}
 	return info.State.Msgs, nil
+}
+
+// Cluster is an in-process JetStream cluster: every node on loopback, its own store.
+type Cluster struct {
+	Nodes []*Server
+	urls  []string
+}
+
+// RunCluster starts n nodes of a JetStream cluster (client and route ports picked free on
+// 127.0.0.1, each node routed to all the others, store dirs from dir(i)) and waits until
+// JetStream has a meta leader and every node is current, within wait.
+func RunCluster(n int, dir func(i int) string, wait time.Duration) (*Cluster, error) {
+	ports := make([]int, n)
+	routes := make([]string, n)
+	for i := range ports {
+		p, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		ports[i], routes[i] = p, RouteURL(p)
+	}
+	c := &Cluster{}
+	for i := range n {
+		s, err := Run(Options{Dir: dir(i), Name: fmt.Sprintf("holdfast-test-%d", i+1),
+			ClusterName: "holdfast-test", ClusterPort: ports[i], Routes: routes})
+		if err != nil {
+			c.Stop()
+			return nil, fmt.Errorf("node %d: %w", i+1, err)
+		}
+		c.Nodes = append(c.Nodes, s)
+		c.urls = append(c.urls, s.URL())
+	}
+	if err := c.WaitLeader(wait); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// StartCluster runs a 3-node cluster on temporary directories and stops it in t.Cleanup.
+func StartCluster(t TB) *Cluster {
+	t.Helper()
+	c, err := RunCluster(3, func(int) string { return t.TempDir() }, 30*time.Second)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// WaitLeader waits until one running node is the JetStream meta leader and every running
+// node is current with it.
+func (c *Cluster) WaitLeader(wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		leaders, current, running := 0, 0, 0
+		for _, s := range c.Nodes {
+			if !s.Running() {
+				continue
+			}
+			running++
+			if s.JetStreamIsLeader() {
+				leaders++
+			}
+			if s.JetStreamIsCurrent() {
+				current++
+			}
+		}
+		if leaders == 1 && current == running {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nats cluster: no JetStream meta leader within %v (%d leaders, %d of %d current)",
+				wait, leaders, current, running)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// URLs are the client URLs of every node, running or not.
+func (c *Cluster) URLs() []string { return slices.Clone(c.urls) }
+
+// StreamLeader is the index of the node that leads stream (in the global account), or -1.
+func (c *Cluster) StreamLeader(stream string) int {
+	for i, s := range c.Nodes {
+		if s.Running() && s.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, stream) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Stop shuts every node down.
+func (c *Cluster) Stop() {
+	for _, s := range c.Nodes {
+		s.Stop()
+	}
 }

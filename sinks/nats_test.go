@@ -2,10 +2,15 @@ package sinks
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 
 	"holdfast/config"
@@ -154,5 +159,81 @@ func TestJetStreamSinkCountsReconnects(t *testing.T) {
 	}
 	if n, err := natstest.Count(context.Background(), ns.URL(), "T"); err != nil || n != 2 {
 		t.Fatalf("stored %d (%v), want 2", n, err)
+	}
+}
+
+// TestJetStreamNKeyAuth: against a server that accepts only one NKey user, a sink given that
+// user's seed in nkey_file publishes; the same sink without it is refused, and neither the
+// refusal nor anything the sink returns carries the seed.
+func TestJetStreamNKeyAuth(t *testing.T) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedFile := filepath.Join(t.TempDir(), "user.nk")
+	if err := os.WriteFile(seedFile, append(seed, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := natstest.Run(natstest.Options{Dir: t.TempDir(), NKeys: []string{pub}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Stop)
+	ev := []messages.Event{{Stream: "s1", Type: "t", Cursor: "1", Line: []byte(`{}`)}}
+	newSink := func(nkeyFile string) Sink {
+		cfg := config.DefaultSinkConfig()
+		cfg.Name, cfg.Kind, cfg.URLs, cfg.CreateStream, cfg.JetStream = "js", KindNATS, []string{ns.URL()}, true, "T"
+		cfg.NKeyFile = nkeyFile
+		cfg.Timeout = config.Duration{Duration: 10 * time.Second}
+		s, err := New(cfg, nil, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	err = newSink("").Write(context.Background(), ev)
+	if err == nil {
+		t.Fatal("a sink without the NKey was let in; the test would prove nothing")
+	}
+	if err := newSink(seedFile).Write(context.Background(), ev); err != nil {
+		t.Fatalf("write with the NKey: %v", err)
+	}
+	var stored uint64
+	nc, err := nats.Connect(ns.URL(), nats.Nkey(pub, func(nonce []byte) ([]byte, error) { return kp.Sign(nonce) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(context.Background(), "T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := st.Info(context.Background()); err == nil {
+		stored = info.State.Msgs
+	}
+	if stored != 1 {
+		t.Fatalf("stream T holds %d messages, want 1", stored)
+	}
+	// A seed file that is not a seed: a clear error that does not echo the file.
+	bad := filepath.Join(t.TempDir(), "bad.nk")
+	if err := os.WriteFile(bad, []byte("SUAnotaseed-"+string(seed[12:20])+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = newSink(bad).Write(context.Background(), ev)
+	if err == nil || strings.Contains(err.Error(), string(seed[12:20])) {
+		t.Fatalf("write with a bad seed file: %v, want an error without its content", err)
 	}
 }
