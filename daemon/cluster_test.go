@@ -25,9 +25,9 @@ const clusterTTL = 4 * time.Second
 // that keeps them busy, shared by the instances of a cluster test.
 type clusterRig struct {
 	t    *testing.T
-	ns   *natstest.Server   // the single server; nil when nc is set
-	nc   *natstest.Cluster  // a 3-node cluster (newClusterRig3)
-	rep  int                // replicas of the sink stream and the KV buckets
+	ns   *natstest.Server  // the single server; nil when nc is set
+	nc   *natstest.Cluster // a 3-node cluster (newClusterRig3)
+	rep  int               // replicas of the sink stream and the KV buckets
 	ups  []*upstream.Server
 	stop chan struct{}
 	done sync.WaitGroup
