@@ -50,6 +50,7 @@ token_file = %q
 	h.write(cfg)
 	p := h.start()
 	p.waitFor("stream a connected", func() bool { return len(runningHere(h)) == 1 })
+	awaitUp(t, up, "a subscription", func() bool { return up.Subscribed() == 1 })
 	for range 20 {
 		up.Publish("tick", nil)
 	}
