@@ -90,7 +90,7 @@ func TestMarketFeedTypeInE(t *testing.T) {
 	var subs []map[string]any
 	var mu sync.Mutex
 	f := newFeed(t, func(c *feedConn) {
-		first, ok := c.Recv(10 * time.Second)
+		first, ok := c.Recv(actortest.Timeout)
 		if !ok {
 			return
 		}
@@ -171,7 +171,7 @@ func TestMarketFeedTypeInE(t *testing.T) {
 			t.Errorf("re-subscribe %d carries no cursor in params.from: %v", i+1, s)
 		}
 	}
-	await(t, "an answer to every ping", 10*time.Second, func() bool {
+	await(t, "an answer to every ping", actortest.Timeout, func() bool {
 		got := f.Got()
 		for id := 1001; id <= 1000+len(subs); id++ {
 			if !slices.Contains(got, fmt.Sprintf(`{"e":"pong","id":%d}`, id)) {
@@ -235,13 +235,13 @@ func TestPlainTextFeed(t *testing.T) {
   reply = "PONG"`), "s1")
 	h.expectState(messages.StateConnected)
 	events := filepath.Join(h.dir, "events.jsonl")
-	await(t, "two text events", 10*time.Second, func() bool { return len(lines(t, events)) >= 2 })
+	await(t, "two text events", actortest.Timeout, func() bool { return len(lines(t, events)) >= 2 })
 	for i, l := range lines(t, events)[:2] {
 		if want := fmt.Sprintf(`"hello %d"`, i+1); string(l["message"]) != want || string(l["type"]) != `"quote"` {
 			t.Errorf("event %d: type %s message %s, want quote %s", i, l["type"], l["message"], want)
 		}
 	}
-	await(t, "PONG for the server's PING", 10*time.Second, func() bool { return slices.Contains(f.Got(), "PONG") })
+	await(t, "PONG for the server's PING", actortest.Timeout, func() bool { return slices.Contains(f.Got(), "PONG") })
 
 	clock.AwaitTimer(t, 5*time.Second)
 	// Every Advance that reaches a ping ends exactly when it is due, so the heartbeat reads the
@@ -250,7 +250,7 @@ func TestPlainTextFeed(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		before := testutilCount(h)
 		clock.Advance(step) // our ping
-		await(t, "pong observed", 10*time.Second, func() bool { return testutilCount(h) > before })
+		await(t, "pong observed", actortest.Timeout, func() bool { return testutilCount(h) > before })
 		clock.Advance(4 * time.Second) // past the timeout: a missed pong would fail the link now
 		step = time.Second             // the next ping is due 5s after this one
 	}
@@ -348,8 +348,8 @@ max_retries = 0
 `, hook.URL)), "s1")
 	h.expectState(messages.StateConnected)
 	events := filepath.Join(h.dir, "events.jsonl")
-	await(t, "the file sink has every envelope", 10*time.Second, func() bool { return len(lines(t, events)) >= n })
-	await(t, "the webhook holds the first envelope", 10*time.Second, func() bool { return hook.Received() >= 1 })
+	await(t, "the file sink has every envelope", actortest.Timeout, func() bool { return len(lines(t, events)) >= n })
+	await(t, "the webhook holds the first envelope", actortest.Timeout, func() bool { return hook.Received() >= 1 })
 	// The file sink took everything; the webhook took none. For a while, watch for acks that
 	// must not come.
 	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
