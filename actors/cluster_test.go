@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -99,17 +98,10 @@ func startMember(t *testing.T, sys *actor.ActorSystem, clock actors.Clock, url, 
 
 func leasesKV(t *testing.T, url string) jetstream.KeyValue {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.JetStream(t, url)
 	var kv jetstream.KeyValue
 	actortest.Eventually(t, "the leases bucket", func() bool {
+		var err error
 		kv, err = js.KeyValue(context.Background(), "holdfast_leases")
 		return err == nil
 	})
@@ -265,15 +257,7 @@ func TestClusterHandsOverToANewInstance(t *testing.T) {
 // shorter than the longest failover replay is reported in the cluster's status.
 func TestClusterWarnsOfAShortDuplicateWindow(t *testing.T) {
 	ns := natstest.Start(t)
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.JetStream(t, ns.URL())
 	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "SHORT", Subjects: []string{"short.>"},
 		Duplicates: 10 * time.Second}); err != nil {
 		t.Fatal(err)

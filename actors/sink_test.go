@@ -25,6 +25,7 @@ import (
 	"holdfast/config"
 	"holdfast/messages"
 	"holdfast/metrics"
+	"holdfast/testsupport"
 )
 
 // sinkHarness is one test's actor system, manual clock and metrics, with a probe as Cursor.
@@ -500,17 +501,6 @@ func TestSinkDoneIsContiguous(t *testing.T) {
 	h.until(t, "SinkDone up to 5", 100*time.Millisecond, func() bool { return h.doneUpTo("hook") == 5 })
 }
 
-// processGone reports whether pid has exited and been reaped (or is a zombie).
-func processGone(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || strings.HasPrefix(s[i+1:], " Z")
-}
-
 func TestSinkPipeRestartsAfterKill(t *testing.T) {
 	h := newSinkHarness(t)
 	dir := t.TempDir()
@@ -535,7 +525,7 @@ func TestSinkPipeRestartsAfterKill(t *testing.T) {
 	if err := syscall.Kill(child, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	actortest.Eventually(t, "the process to be reaped", func() bool { return processGone(child) })
+	actortest.Eventually(t, "the process to be reaped", func() bool { return testsupport.ProcessGone(child) })
 	deliver(h, pid, 51, 100)
 	h.until(t, "100 lines", time.Second, func() bool { return len(fileLines(out)) >= 100 })
 	// Nothing was in the pipe when the process died, so the package doc's duplicates (a

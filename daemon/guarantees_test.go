@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"holdfast/testsupport"
 	"holdfast/upstream"
 )
 
@@ -515,24 +516,13 @@ command = ["/bin/sh", "-c", "echo $$ > %s; exec sleep 300"]
 		t.Errorf("abandoned logged for the sink: %v, for the queue: %v; want both", sinkLine, queueLine)
 	}
 	deadline := time.Now().Add(exitTimeout)
-	for !childGone(child) {
+	for !testsupport.ProcessGone(child) {
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(child, syscall.SIGKILL)
 			t.Fatalf("the exec sink's child %d still runs %v after the daemon exited", child, exitTimeout)
 		}
 		time.Sleep(pollEvery) // polling for the process to be reaped, within a deadline
 	}
-}
-
-// childGone reports whether pid has exited (or is a zombie waiting for its new parent).
-func childGone(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || strings.HasPrefix(s[i+1:], " Z")
 }
 
 // A link that goes half-open (the upstream stops reading and writing without closing) while

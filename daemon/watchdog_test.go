@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +14,7 @@ import (
 	"holdfast/actors/actortest"
 	"holdfast/messages"
 	"holdfast/notify"
+	"holdfast/testsupport"
 )
 
 // stuckRoot answers GetStatus like the daemon root, except that while stuck is set it
@@ -35,29 +34,12 @@ func (r *stuckRoot) Receive(ctx actor.Context) {
 }
 
 func TestWatchdogWithheldWhileRootIsStuck(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "n.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatalf("listen %s: %v", path, err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
+	conn := testsupport.NotifySocket(t)
 	// Each probe gets half of this, 500ms: an answering root must answer within it, also on
 	// a loaded machine; the stuck root's three probes then take 1.5s.
 	t.Setenv("WATCHDOG_USEC", "1000000")
 	t.Setenv("WATCHDOG_PID", "")
-	next := func() string {
-		t.Helper()
-		buf := make([]byte, 4096)
-		if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
-			t.Fatal(err)
-		}
-		n, _, err := conn.ReadFromUnix(buf)
-		if err != nil {
-			t.Fatalf("read datagram: %v", err)
-		}
-		return string(buf[:n])
-	}
+	next := func() string { t.Helper(); return testsupport.NextDatagram(t, conn) }
 
 	sys, _ := actortest.NewSystem(t)
 	stuck, release := &atomic.Bool{}, make(chan struct{})

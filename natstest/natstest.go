@@ -310,3 +310,19 @@ func (c *Cluster) Stop() {
 		s.Stop()
 	}
 }
+
+// JetStream connects a client to url (with opts) and returns it with its JetStream context;
+// the connection is closed in t.Cleanup.
+func JetStream(t TB, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	return nc, js
+}

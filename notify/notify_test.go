@@ -17,49 +17,22 @@ import (
 
 	"holdfast/actors/actortest"
 	"holdfast/notify"
+	"holdfast/testsupport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// listen opens a unixgram socket standing in for systemd's and points NOTIFY_SOCKET at it.
-func listen(t *testing.T) *net.UnixConn {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "n.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatalf("listen %s: %v", path, err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
-	return conn
-}
-
-// next returns the next datagram, failing the test if none arrives within 30s (a generous
-// bound: CI runs on two loaded cores).
-func next(t *testing.T, conn *net.UnixConn) string {
-	t.Helper()
-	buf := make([]byte, 4096)
-	if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
-		t.Fatalf("set deadline: %v", err)
-	}
-	n, _, err := conn.ReadFromUnix(buf)
-	if err != nil {
-		t.Fatalf("read datagram: %v", err)
-	}
-	return string(buf[:n])
-}
-
 func expect(t *testing.T, conn *net.UnixConn, want ...string) {
 	t.Helper()
 	for i, w := range want {
-		if got := next(t, conn); got != w {
+		if got := testsupport.NextDatagram(t, conn); got != w {
 			t.Fatalf("datagram %d = %q, want %q", i, got, w)
 		}
 	}
 }
 
 func TestNotifierSendsInOrderAndWatchdogFollowsProbe(t *testing.T) {
-	conn := listen(t)
+	conn := testsupport.NotifySocket(t)
 	t.Setenv("WATCHDOG_USEC", "100000") // 100ms: the probe gets 50ms
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
 	logs := &actortest.Buffer{}
@@ -113,10 +86,10 @@ func TestNotifierSendsInOrderAndWatchdogFollowsProbe(t *testing.T) {
 }
 
 func TestNotifierReloadingAndStopping(t *testing.T) {
-	conn := listen(t)
+	conn := testsupport.NotifySocket(t)
 	n := notify.New(zerolog.Nop())
 	n.Reloading()
-	if got := next(t, conn); !regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=[0-9]+$`).MatchString(got) {
+	if got := testsupport.NextDatagram(t, conn); !regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=[0-9]+$`).MatchString(got) {
 		t.Errorf("reloading datagram = %q, want RELOADING=1 and MONOTONIC_USEC", got)
 	}
 	n.Ready()
@@ -170,7 +143,7 @@ func TestWatchdogInterval(t *testing.T) {
 		{"non-positive is ignored", "0", self, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_ = listen(t)
+			_ = testsupport.NotifySocket(t)
 			t.Setenv("WATCHDOG_USEC", tt.usec)
 			t.Setenv("WATCHDOG_PID", tt.pid)
 			if got := notify.New(zerolog.Nop()).WatchdogInterval(); got != tt.want {

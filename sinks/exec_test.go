@@ -15,6 +15,7 @@ import (
 
 	"holdfast/config"
 	"holdfast/messages"
+	"holdfast/testsupport"
 )
 
 // script writes an executable /bin/sh script into a temp dir and returns its path and the dir.
@@ -38,17 +39,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond) // a poll interval inside a deadline
 	}
-}
-
-// gone reports whether pid has exited (reaped, or a zombie nobody reaps).
-func gone(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || strings.HasPrefix(s[i+1:], " Z")
 }
 
 func readPID(t *testing.T, path string) int {
@@ -129,7 +119,7 @@ func TestPerEventTimeoutKillsProcessGroup(t *testing.T) {
 		t.Fatalf("got %v, want a retryable timeout", err)
 	}
 	child := readPID(t, filepath.Join(dir, "child"))
-	waitFor(t, "the backgrounded grandchild to die", func() bool { return gone(child) })
+	waitFor(t, "the backgrounded grandchild to die", func() bool { return testsupport.ProcessGone(child) })
 }
 
 func TestPerEventCancelled(t *testing.T) {
@@ -195,7 +185,7 @@ func TestPipeStuckProcess(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no progress in 200ms") {
 		t.Fatalf("got %v, want a write timeout", err)
 	}
-	if pid := readPID(t, filepath.Join(dir, "pid")); !gone(pid) {
+	if pid := readPID(t, filepath.Join(dir, "pid")); !testsupport.ProcessGone(pid) {
 		t.Errorf("pid %d still running after a failed write", pid)
 	}
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 
@@ -208,15 +207,7 @@ func TestJetStreamNKeyAuth(t *testing.T) {
 		t.Fatalf("write with the NKey: %v", err)
 	}
 	var stored uint64
-	nc, err := nats.Connect(ns.URL(), nats.Nkey(pub, func(nonce []byte) ([]byte, error) { return kp.Sign(nonce) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.JetStream(t, ns.URL(), nats.Nkey(pub, func(nonce []byte) ([]byte, error) { return kp.Sign(nonce) }))
 	st, err := js.Stream(context.Background(), "T")
 	if err != nil {
 		t.Fatal(err)

@@ -71,15 +71,7 @@ func (s *silentSub) distinct() int {
 // every event lands exactly once.
 func TestJetStreamUnackedWindowHoldsTheReaderBack(t *testing.T) {
 	ns := natstest.Start(t)
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := natstest.JetStream(t, ns.URL())
 	ctx := context.Background()
 	// EVENTS exists (the sink checks it) but does not capture the sink's subjects yet.
 	sc := jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"elsewhere.>"}, Duplicates: 2 * time.Minute}
@@ -87,6 +79,7 @@ func TestJetStreamUnackedWindowHoldsTheReaderBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	silent := &silentSub{ids: map[string]int{}}
+	var err error
 	silent.sub, err = nc.Subscribe("holdfast.>", func(m *nats.Msg) {
 		silent.mu.Lock()
 		silent.ids[m.Header.Get("Nats-Msg-Id")]++
