@@ -212,13 +212,27 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// cli runs one holdfast command to completion and returns its output and exit code.
+// cli runs one holdfast command to completion in the harness directory and returns its
+// output and exit code.
 func (h *harness) cli(stdin string, args ...string) (stdout, stderr string, code int) {
+	h.t.Helper()
+	return h.runCLI(h.dir, nil, stdin, args...)
+}
+
+// cliIn runs one holdfast command in dir with extra environment variables.
+func (h *harness) cliIn(dir string, env []string, args ...string) (stdout, stderr string, code int) {
+	h.t.Helper()
+	return h.runCLI(dir, env, "", args...)
+}
+
+// runCLI is the one place a holdfast command is run to completion; a data race the
+// binary reports fails the test.
+func (h *harness) runCLI(dir string, env []string, stdin string, args ...string) (stdout, stderr string, code int) {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, holdfastBin, args...)
-	cmd.Dir, cmd.Env = h.dir, childEnv()
+	cmd.Dir, cmd.Env = dir, childEnv(env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"flag"
 	"os"
 	"os/exec"
@@ -14,27 +11,6 @@ import (
 
 	"holdfast/upstream"
 )
-
-// cliIn runs one holdfast command in dir with extra environment variables.
-func (h *harness) cliIn(dir string, env []string, args ...string) (stdout, stderr string, code int) {
-	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, holdfastBin, args...)
-	cmd.Dir, cmd.Env = dir, childEnv(env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee) && ctx.Err() == nil:
-		code = ee.ExitCode()
-	default:
-		h.t.Fatalf("holdfast %s: %v\nstderr: %s", strings.Join(args, " "), err, errb.String())
-	}
-	return out.String(), errb.String(), code
-}
 
 func TestHelpListsEveryCommandAndFlag(t *testing.T) {
 	h := newHarness(t, false)

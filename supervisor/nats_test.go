@@ -30,7 +30,11 @@ jetstream = "EVENTS"
 create_stream = true
 max_pending = 64
 
-[[stream]]
+` + natsStreamTOML
+
+// natsStreamTOML is the stream "s1" of the JetStream tests: a "seq" cursor, every type routed
+// to the sink "js", a quick reconnect. Its one %q is the upstream URL.
+const natsStreamTOML = `[[stream]]
 name = "s1"
 url = %q
   [[stream.subscribe]]

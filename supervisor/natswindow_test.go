@@ -34,22 +34,7 @@ timeout = "1s"
 max_retries = 100000
 buffer = 16
 
-[[stream]]
-name = "s1"
-url = %q
-  [[stream.subscribe]]
-  message = { type = "subscribe", channel = "processing" }
-  [[stream.route]]
-  type = "*"
-  sinks = ["js"]
-  [stream.reconnect]
-  initial_delay = "50ms"
-  jitter = "none"
-  [stream.cursor]
-  field = "seq"
-  subscribe_key = "since"
-  checkpoint_interval = "50ms"
-`
+` + natsStreamTOML
 
 // silentSub receives what the sink publishes on holdfast.> and never answers, so no
 // PubAck ever comes back (and the publish is not refused as having no responders).
@@ -103,18 +88,7 @@ func TestJetStreamUnackedWindowHoldsTheReaderBack(t *testing.T) {
 	published := make(chan struct{})
 	go func() { defer close(published); publish(h.up, n) }()
 	actortest.Eventually(t, "the first publishes to reach the silent subscriber", func() bool { return silent.distinct() >= 1 })
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
-	last, still := uint64(0), 0
-	actortest.Eventually(t, "the upstream to be held back", func() bool {
-		if s := h.up.LastSeq(); s != last {
-			last, still = s, 0
-		} else {
-			still++
-		}
-		return still >= 40
-	})
+	before, last := h.heldBack()
 	// At least one PubAck timeout and retry went by before the window is judged.
 	actortest.Eventually(t, "a publish retried", func() bool {
 		silent.mu.Lock()

@@ -431,20 +431,7 @@ batch_max = 100
 	published := make(chan struct{})
 	go func() { defer close(published); publish(h.up, n) }()
 	actortest.Eventually(t, "the webhook to stall", func() bool { return hook.Received() >= 1 })
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
-	// The upstream's publisher blocks once every buffer on the way is full: wait until its
-	// count has not moved for 40 polls (200 ms).
-	last, still := uint64(0), 0
-	actortest.Eventually(t, "the upstream to be held back", func() bool {
-		if s := h.up.LastSeq(); s != last {
-			last, still = s, 0
-		} else {
-			still++
-		}
-		return still >= 40
-	})
+	before, last := h.heldBack()
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
@@ -674,4 +661,23 @@ func TestTokensNeverLogged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// heldBack notes the heap, then waits until the upstream's publisher is blocked because
+// every buffer on the way is full: its count has not moved for 40 polls (200 ms). It
+// returns the heap as it was before the wait and the last seq published.
+func (h *harness) heldBack() (before runtime.MemStats, last uint64) {
+	h.t.Helper()
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	still := 0
+	actortest.Eventually(h.t, "the upstream to be held back", func() bool {
+		if s := h.up.LastSeq(); s != last {
+			last, still = s, 0
+		} else {
+			still++
+		}
+		return still >= 40
+	})
+	return before, last
 }
