@@ -26,7 +26,7 @@ const clusterTTL = 4 * time.Second
 type clusterRig struct {
 	t    *testing.T
 	ns   *natstest.Server  // the single server; nil when nc is set
-	nc   *natstest.Cluster // a 3-node cluster (newClusterRig3)
+	nc   *natstest.Cluster // a 3-node cluster (natstest.StartCluster); nil on one server
 	rep  int               // replicas of the sink stream and the KV buckets
 	ups  []*upstream.Server
 	stop chan struct{}
@@ -36,16 +36,6 @@ type clusterRig struct {
 func newClusterRig(t *testing.T) *clusterRig {
 	t.Helper()
 	r := &clusterRig{t: t, ns: natstest.Start(t), rep: 1, stop: make(chan struct{})}
-	for range 6 {
-		r.ups = append(r.ups, upstream.NewTest(t, upstream.Options{}))
-	}
-	return r
-}
-
-// newClusterRig3 is newClusterRig on a 3-node JetStream cluster, with replicas = 3.
-func newClusterRig3(t *testing.T) *clusterRig {
-	t.Helper()
-	r := &clusterRig{t: t, nc: natstest.StartCluster(t), rep: 3, stop: make(chan struct{})}
 	for range 6 {
 		r.ups = append(r.ups, upstream.NewTest(t, upstream.Options{}))
 	}
