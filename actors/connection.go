@@ -646,18 +646,19 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 		}()
 		var scratch []byte // reused between frames; each frame is copied into arena
 		var (
-			batch []messages.FrameReceived // read, not yet handed on
-			arena []byte                   // holds their Data, and the next frames' while there is room
-			used  int                      // bytes of arena the batch holds
-			at    time.Time                // the batch's clock read, taken with its first frame
+			batch = framePool.get() // read, not yet handed on
+			arena []byte            // holds their Data, and the next frames' while there is room
+			used  int               // bytes of arena the batch holds
+			size  int64             // the batch's Data lengths added up
+			at    time.Time         // the batch's clock read, taken with its first frame
 		)
 		handOn := func() {
 			if len(batch) == 0 {
 				return
 			}
-			root.Send(router, &messages.FramesReceived{Frames: batch})
-			batch = make([]messages.FrameReceived, 0, len(batch)) // the sent one belongs to the message
-			used, at = 0, time.Time{}
+			root.Send(router, &messages.FramesReceived{Frames: batch, Bytes: size})
+			batch = framePool.get() // the sent one belongs to the message
+			used, size, at = 0, 0, time.Time{}
 		}
 		h := hookOf(sock)
 		hooked := h != nil
@@ -752,6 +753,7 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 				fr.Type, fr.Cursor, fr.Invalid, fr.Data, fr.Ack = in.Frame.Type, in.Frame.Cursor, in.Frame.Invalid, in.Data, in.Ack
 			}
 			batch = append(batch, fr)
+			size += int64(len(fr.Data))
 			if len(batch) >= readBatchMax || used >= readBatchBytes {
 				handOn()
 			} else if !hooked {

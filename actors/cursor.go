@@ -116,6 +116,7 @@ func (c *Cursor) Receive(ctx actor.Context) {
 			}
 		}
 		c.noteRouted(run, runEnd)
+		routedPool.put(msg.Events) // what is kept was copied
 		c.release(ctx)
 	case *messages.SinkDone:
 		c.done[msg.Sink] = max(c.done[msg.Sink], msg.UpTo)
@@ -181,7 +182,11 @@ func (c *Cursor) advance() {
 		return
 	}
 	c.ready, c.haveReady = c.pending[n-1].value, true
-	c.pending = c.pending[n:]
+	// Move the rest to the front rather than reslice: appends then reuse the array instead
+	// of growing a new one as the front is dropped.
+	rest := copy(c.pending, c.pending[n:])
+	clear(c.pending[rest:])
+	c.pending = c.pending[:rest]
 }
 
 func (c *Cursor) checkpoint() {

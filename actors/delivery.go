@@ -27,6 +27,13 @@ import (
 	"holdfast/sinks"
 )
 
+// chunk is what accept hands the workers at once. pooled says items is a whole slice from
+// itemPool, to go back there once the workers have copied it.
+type chunk struct {
+	items  []item
+	pooled bool
+}
+
 // item is one event on its way through the workers.
 type item struct {
 	ev      messages.Event
@@ -56,7 +63,7 @@ type delivery struct {
 	m          sinkMetrics
 	health     *sinkHealth // nil without a status owner
 
-	in          chan []item
+	in          chan chunk
 	room        int             // events that may wait in in: workers × batchMax
 	waiting     atomic.Int64    // events waiting in in
 	roomFreed   chan struct{}   // a worker took a chunk from in
@@ -83,11 +90,12 @@ type delivery struct {
 
 func (d *delivery) work() {
 	defer d.workers.Done()
-	var batch, carry []item  // batch is reused: deliver keeps nothing of it
+	var batch []item         // reused: deliver keeps nothing of it
 	var evs []messages.Event // likewise
+	var carry chunk
 	for {
 		first := carry
-		if len(first) == 0 {
+		if len(first.items) == 0 {
 			var ok bool
 			if first, ok = <-d.in; !ok {
 				return
@@ -98,7 +106,7 @@ func (d *delivery) work() {
 		evs = d.deliver(batch, evs[:0])
 		clear(batch) // drop the lines they point to; the backing arrays stay for reuse
 		clear(evs)
-		if d.lines && len(carry) == 0 && len(d.in) == 0 {
+		if d.lines && len(carry.items) == 0 && len(d.in) == 0 {
 			// Nothing else waiting: flush now rather than at the next tick, so a quiet feed
 			// is not delayed by flush_interval. Under load the channel is rarely empty and
 			// writes keep batching; requests coalesce while a flush runs.
@@ -113,31 +121,37 @@ func (d *delivery) work() {
 // collect appends first and whatever else is waiting to batch, up to batchMax, waiting up
 // to batchWait for more when that is configured. What does not fit comes back as carry, the
 // start of the next batch.
-func (d *delivery) collect(batch, first []item) (_, carry []item) {
-	take := func(chunk []item) []item { // appends what fits and returns the rest
-		n := min(len(chunk), d.batchMax-len(batch))
-		batch = append(batch, chunk[:n]...)
-		return chunk[n:]
+func (d *delivery) collect(batch []item, first chunk) (_ []item, carry chunk) {
+	take := func(c chunk) chunk { // appends what fits and returns the rest
+		n := min(len(c.items), d.batchMax-len(batch))
+		batch = append(batch, c.items[:n]...)
+		if n < len(c.items) {
+			return chunk{items: c.items[n:]} // no longer a whole pooled slice
+		}
+		if c.pooled {
+			itemPool.put(c.items) // copied into batch
+		}
+		return chunk{}
 	}
-	if rest := take(first); len(rest) > 0 {
+	if rest := take(first); len(rest.items) > 0 {
 		return batch, rest
 	}
 	var expired chan struct{}
 	for len(batch) < d.batchMax {
 		select {
-		case chunk, ok := <-d.in:
+		case c, ok := <-d.in:
 			if !ok {
-				return batch, nil
+				return batch, chunk{}
 			}
-			d.took(chunk)
-			if rest := take(chunk); len(rest) > 0 {
+			d.took(c)
+			if rest := take(c); len(rest.items) > 0 {
 				return batch, rest
 			}
 			continue
 		default:
 		}
 		if d.batchWait <= 0 || d.stopCtx.Err() != nil {
-			return batch, nil
+			return batch, chunk{}
 		}
 		if expired == nil {
 			ch := make(chan struct{})
@@ -146,26 +160,26 @@ func (d *delivery) collect(batch, first []item) (_, carry []item) {
 			expired = ch
 		}
 		select {
-		case chunk, ok := <-d.in:
+		case c, ok := <-d.in:
 			if !ok {
-				return batch, nil
+				return batch, chunk{}
 			}
-			d.took(chunk)
-			if rest := take(chunk); len(rest) > 0 {
+			d.took(c)
+			if rest := take(c); len(rest.items) > 0 {
 				return batch, rest
 			}
 		case <-expired:
-			return batch, nil
+			return batch, chunk{}
 		case <-d.stopCtx.Done():
-			return batch, nil
+			return batch, chunk{}
 		}
 	}
-	return batch, nil
+	return batch, chunk{}
 }
 
 // took gives back the room a chunk taken from in held.
-func (d *delivery) took(chunk []item) {
-	d.waiting.Add(-int64(len(chunk)))
+func (d *delivery) took(c chunk) {
+	d.waiting.Add(-int64(len(c.items)))
 	select {
 	case d.roomFreed <- struct{}{}:
 	default: // accept has a wake-up pending already
@@ -273,17 +287,27 @@ func (d *delivery) track(items []item) {
 
 func (d *delivery) complete(batch []item) {
 	d.mu.Lock()
+	head := 0 // pending[:head] are done
 	for _, it := range batch {
-		if it.tracked {
-			d.finished[it.ev.Offset]++
+		if !it.tracked {
+			continue
 		}
-	}
-	for len(d.pending) > 0 && d.finished[d.pending[0]] > 0 {
-		if d.finished[d.pending[0]]--; d.finished[d.pending[0]] == 0 {
-			delete(d.finished, d.pending[0])
+		if len(d.finished) == 0 && head < len(d.pending) && d.pending[head] == it.ev.Offset {
+			d.upTo = it.ev.Offset // in order, the usual case: no bookkeeping per event
+			head++
+			continue
 		}
-		d.upTo, d.pending = d.pending[0], d.pending[1:]
+		d.finished[it.ev.Offset]++
 	}
+	for len(d.finished) > 0 && head < len(d.pending) && d.finished[d.pending[head]] > 0 {
+		if d.finished[d.pending[head]]--; d.finished[d.pending[head]] == 0 {
+			delete(d.finished, d.pending[head])
+		}
+		d.upTo = d.pending[head]
+		head++
+	}
+	// Move the rest to the front rather than reslice, so that track's appends reuse the array.
+	d.pending = d.pending[:copy(d.pending, d.pending[head:])]
 	d.mu.Unlock()
 	d.m.inFlight.Sub(float64(len(batch)))
 	d.release(batch)

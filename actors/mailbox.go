@@ -100,14 +100,10 @@ func (g *gate) MessagePosted(m any) {
 	}
 }
 
-// frameBytes is what a batch of frames counts against the byte bound.
-func frameBytes(m *messages.FramesReceived) int64 {
-	var n int64
-	for i := range m.Frames {
-		n += int64(len(m.Frames[i].Data))
-	}
-	return n
-}
+// frameBytes is what a batch of frames counts against the byte bound. It is read from the
+// message rather than its frames: by the time the actor has taken the message, it has given
+// the frames back for reuse (see batchPool).
+func frameBytes(m *messages.FramesReceived) int64 { return m.Bytes }
 
 func (g *gate) MessageReceived(m any) {
 	w := 0

@@ -65,10 +65,12 @@ type Router struct {
 	lastAt     time.Time                     // arrival time of the last frame
 	counters   map[string]prometheus.Counter // events_in per type, at most maxCachedTypes
 	routed     []messages.EventRouted        // not yet told to the Cursor actor
-	outs       []sinkOut                     // per sink, the events of the batch being routed
-	lines      []byte                        // envelopes are built here, bufferChunk at a time; lines handed out are never written again
-	rejectLog  time.Time                     // last time a rejected frame was logged
-	quiet      uint64                        // rejected frames not logged since rejectLog
+	stampAt    time.Time                     // the frame time stamp holds, formatted
+	stamp      []byte
+	outs       []sinkOut // per sink, the events of the batch being routed
+	lines      []byte    // envelopes are built here, bufferChunk at a time; lines handed out are never written again
+	rejectLog  time.Time // last time a rejected frame was logged
+	quiet      uint64    // rejected frames not logged since rejectLog
 }
 
 // RouterProps builds the props; the producer runs again on every restart.
@@ -99,6 +101,7 @@ func (r *Router) Receive(ctx actor.Context) {
 		for i := range msg.Frames {
 			r.route(ctx, &msg.Frames[i])
 		}
+		framePool.put(msg.Frames) // route copied what it keeps
 		r.handOn(ctx)
 		r.sendRouted(ctx) // the cursor hears of the batch at once
 	case *messages.FrameReceived:
@@ -155,7 +158,10 @@ func (r *Router) route(ctx actor.Context, f *messages.FrameReceived) {
 			r.lines = make([]byte, 0, max(bufferChunk, need))
 		}
 		start := len(r.lines)
-		r.lines = wire.AppendEnvelope(r.lines, r.cfg.Stream, f.Type, f.Via, f.At, f.Data)
+		if !f.At.Equal(r.stampAt) || r.stamp == nil { // frames read together share their time
+			r.stampAt, r.stamp = f.At, wire.AppendTime(r.stamp[:0], f.At)
+		}
+		r.lines = wire.AppendEnvelopeStamped(r.lines, r.cfg.Stream, f.Type, f.Via, r.stamp, f.Data)
 		line := r.lines[start:len(r.lines):len(r.lines)]
 		ev := messages.Event{Stream: r.cfg.Stream, Type: f.Type, Offset: r.offset, Cursor: f.Cursor, Line: line}
 		for _, name := range sinks {
@@ -367,7 +373,7 @@ func (r *Router) deliver(name string, ev messages.Event) {
 	if pid == nil {
 		return // validated at load: every routed sink exists
 	}
-	r.outs = append(r.outs, sinkOut{name: name, pid: pid, events: []messages.Event{ev}})
+	r.outs = append(r.outs, sinkOut{name: name, pid: pid, events: append(eventPool.get(), ev)})
 }
 
 // handOn sends every sink its part of the batch in one message. A sink whose mailbox is
@@ -379,7 +385,7 @@ func (r *Router) handOn(ctx actor.Context) {
 			continue
 		}
 		ctx.Send(o.pid, &messages.DeliverBatch{Events: o.events})
-		o.events = make([]messages.Event, 0, len(o.events)) // the sent slice belongs to the message
+		o.events = eventPool.get() // the sent slice belongs to the message
 	}
 }
 
@@ -391,7 +397,7 @@ func (r *Router) sendRouted(ctx actor.Context) {
 		return
 	}
 	ctx.Send(r.peers.Cursor, &messages.Routed{Events: r.routed})
-	r.routed = make([]messages.EventRouted, 0, routedBatch) // the sent slice belongs to the message
+	r.routed = routedPool.get() // the sent slice belongs to the message
 }
 
 // report sends what the Cursor actor has not heard yet, the counts to the status owner and a

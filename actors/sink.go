@@ -82,10 +82,11 @@ func (s *Sink) Receive(ctx actor.Context) {
 	case *messages.Deliver:
 		s.accept([]item{{ev: msg.Event, tracked: msg.Event.Offset > 0, charge: int64(len(msg.Event.Line))}})
 	case *messages.DeliverBatch:
-		items := make([]item, len(msg.Events))
-		for i, ev := range msg.Events {
-			items[i] = item{ev: ev, tracked: ev.Offset > 0, charge: int64(len(ev.Line))}
+		items := itemPool.get()
+		for _, ev := range msg.Events {
+			items = append(items, item{ev: ev, tracked: ev.Offset > 0, charge: int64(len(ev.Line))})
 		}
+		eventPool.put(msg.Events) // copied into items
 		s.accept(items)
 	case *messages.DeadLetter:
 		ev := msg.Event
@@ -167,7 +168,7 @@ func (s *Sink) start(ctx actor.Context) {
 	if rc, ok := sk.(sinks.Reconnector); ok {
 		s.watchReconnects(rc, d.health)
 	}
-	d.in = make(chan []item, d.room) // never full: room is counted in events, below it
+	d.in = make(chan chunk, d.room) // never full: room is counted in events, below it
 	d.stopCtx, d.stop = context.WithCancel(context.Background())
 	d.writeCtx, d.cancelWrite = context.WithCancel(context.Background())
 	d.workers.Add(workers)
@@ -186,6 +187,7 @@ func (s *Sink) accept(items []item) {
 	if d == nil {
 		return // after teardown nothing is accepted
 	}
+	whole := len(items) <= d.chunk // handed over as one chunk: the workers recycle it
 	d.track(items)
 	d.m.inFlight.Add(float64(len(items)))
 	d.health.accepted(len(items))
@@ -200,7 +202,11 @@ func (s *Sink) accept(items []item) {
 			}
 		}
 		d.waiting.Add(int64(n))
-		d.in <- items[:n:n] // Receive is the only sender, and the count leaves room
+		if whole {
+			d.in <- chunk{items: items, pooled: true} // Receive is the only sender, and the count leaves room
+		} else {
+			d.in <- chunk{items: items[:n:n]}
+		}
 		items = items[n:]
 	}
 }

@@ -29,6 +29,7 @@ type ThroughputConfig struct {
 	Cursor        bool          // holdfast keeps a "seq" cursor (the demo config does)
 	Timeout       time.Duration // bound on the whole run. Default: 10m.
 	CPUProfile    io.Writer     // when set, a CPU profile of the timed part is written here
+	MemProfile    io.Writer     // when set, an allocation profile of the timed part is written here
 	Log           zerolog.Logger
 }
 
@@ -126,6 +127,11 @@ func Throughput(ctx context.Context, cfg ThroughputConfig) (ThroughputResult, er
 	end, werr := waitLastSeq(ctx, w, path, int64(cfg.N), int64(cfg.EventSize)+4096)
 	if cfg.CPUProfile != nil {
 		pprof.StopCPUProfile()
+	}
+	if cfg.MemProfile != nil { // sampled allocations since the process started: this run
+		if err := pprof.Lookup("allocs").WriteTo(cfg.MemProfile, 0); err != nil {
+			return res, fmt.Errorf("memory profile: %w", err)
+		}
 	}
 	after, perr := ReadProc(true)
 	serr := stop()

@@ -41,7 +41,8 @@ type Subscribed struct {
 // carry the same At: the time the read that completed the first of them returned. It counts
 // as len(Frames) messages against the router's bounded mailbox.
 type FramesReceived struct {
-	Frames []FrameReceived // owned by the message
+	Frames []FrameReceived // owned by the message until its receiver is done with it
+	Bytes  int64           // the frames' Data lengths added up: what the byte bound counts
 }
 
 // Connected is sent by Connection to every peer each time a socket is ready: handshake,

@@ -220,6 +220,19 @@ func ParseFrameTypes(data []byte, cursorField string, types *Types) Frame {
 // msg is embedded byte for byte unless it spans lines, in which case it is compacted so
 // that each envelope stays one NDJSON line.
 func AppendEnvelope(dst []byte, stream, typ, via string, at time.Time, msg []byte) []byte {
+	var buf [len(time.RFC3339Nano) + 8]byte
+	return AppendEnvelopeStamped(dst, stream, typ, via, AppendTime(buf[:0], at), msg)
+}
+
+// AppendTime appends t as envelopes carry it in received_at: RFC 3339 in UTC, with as many
+// fractional digits as it needs.
+func AppendTime(dst []byte, t time.Time) []byte {
+	return t.UTC().AppendFormat(dst, time.RFC3339Nano)
+}
+
+// AppendEnvelopeStamped is AppendEnvelope with received_at already formatted by AppendTime:
+// frames read together share one time, and formatting it once saves a tenth of the work.
+func AppendEnvelopeStamped(dst []byte, stream, typ, via string, stamp, msg []byte) []byte {
 	dst = append(dst, `{"stream":`...)
 	dst = appendString(dst, stream)
 	dst = append(dst, `,"type":`...)
@@ -227,7 +240,7 @@ func AppendEnvelope(dst []byte, stream, typ, via string, at time.Time, msg []byt
 	dst = append(dst, `,"via":`...)
 	dst = appendString(dst, via)
 	dst = append(dst, `,"received_at":"`...)
-	dst = at.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, stamp...)
 	dst = append(dst, `","message":`...)
 	if bytes.IndexByte(msg, '\n') >= 0 || bytes.IndexByte(msg, '\r') >= 0 {
 		var buf bytes.Buffer

@@ -74,6 +74,7 @@ type benchOpts struct {
 	trials     int
 	jsonPath   string
 	cpuprofile string
+	memprofile string
 	nodeDir    string
 	dir        string
 	inProcess  bool
@@ -103,6 +104,7 @@ func (o *benchOpts) flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.jsonPath, "json", "", `also write every result as JSON to this file ("-" = stdout)`)
 	fs.StringVar(&o.nodeDir, "node-dir", bench.DefaultNodeDir, "the Node.js client's directory (run `npm ci` there); its rows are skipped without node")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the holdfast throughput run at the first size")
+	fs.StringVar(&o.memprofile, "memprofile", "", "write an allocation profile of the holdfast throughput run at the first size")
 	fs.StringVar(&o.dir, "dir", "", "where temporary output goes (default: the system temp dir)")
 	fs.BoolVar(&o.inProcess, "in-process", false, "run every mode in this process (peak RSS then mixes modes)")
 	fs.BoolVar(&o.verbose, "v", false, "show holdfast's warnings (reconnects, stale links) on stderr")
@@ -207,6 +209,9 @@ func benchOne(ctx context.Context, o *benchOpts, rep *bench.Report, mode string,
 				var extra []string
 				if o.cpuprofile != "" && mode == "throughput" && target == bench.TargetHoldfast && i == 0 {
 					extra = []string{"--cpuprofile", o.cpuprofile}
+				}
+				if o.memprofile != "" && mode == "throughput" && target == bench.TargetHoldfast && i == 0 {
+					extra = append(extra, "--memprofile", o.memprofile)
 				}
 				res, err := hostAndRun(ctx, o, only, size, extra, stderr, log)
 				if err != nil {
@@ -407,6 +412,14 @@ func runBenchMode(ctx context.Context, o *benchOpts, only string, size int, log 
 			}
 			defer f.Close()
 			tc.CPUProfile = f
+		}
+		if o.memprofile != "" && only == bench.TargetHoldfast {
+			f, err := os.Create(o.memprofile)
+			if err != nil {
+				return nil, fmt.Errorf("memory profile: %w", err)
+			}
+			defer f.Close()
+			tc.MemProfile = f
 		}
 		r, err := bench.Throughput(ctx, tc)
 		return &r, err
