@@ -647,8 +647,7 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 		var scratch []byte // reused between frames; each frame is copied into arena
 		var (
 			batch = framePool.get() // read, not yet handed on
-			arena []byte            // holds their Data, and the next frames' while there is room
-			used  int               // bytes of arena the batch holds
+			arena = arenaPool.get() // holds their Data; it goes with them, and the router gives both back
 			size  int64             // the batch's Data lengths added up
 			at    time.Time         // the batch's clock read, taken with its first frame
 		)
@@ -656,9 +655,9 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 			if len(batch) == 0 {
 				return
 			}
-			root.Send(router, &messages.FramesReceived{Frames: batch, Bytes: size})
-			batch = framePool.get() // the sent one belongs to the message
-			used, size, at = 0, 0, time.Time{}
+			root.Send(router, &messages.FramesReceived{Frames: batch, Bytes: size, Buf: arena})
+			batch, arena = framePool.get(), arenaPool.get() // the sent ones belong to the message
+			size, at = 0, time.Time{}
 		}
 		h := hookOf(sock)
 		hooked := h != nil
@@ -678,12 +677,16 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 			}
 			if err == nil {
 				if cap(arena)-len(arena) < len(data) {
-					arena = make([]byte, 0, max(bufferChunk, len(data)))
+					handOn() // the batch's buffer is full: the batch goes on as it is
+					if cap(arena)-len(arena) < len(data) {
+						// A frame larger than a pooled buffer, or a buffer full of frames that
+						// were not routed (pongs, replies): a buffer of its own.
+						arena = make([]byte, 0, max(readBatchBytes, len(data)))
+					}
 				}
 				start := len(arena)
 				arena = append(arena, data...)
 				data = arena[start:len(arena):len(arena)] // capped: nothing appends into its neighbours
-				used += len(data)
 			}
 			if err != nil {
 				handOn() // what was read before the failure is routed
@@ -754,7 +757,7 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 			}
 			batch = append(batch, fr)
 			size += int64(len(fr.Data))
-			if len(batch) >= readBatchMax || used >= readBatchBytes {
+			if len(batch) >= readBatchMax || len(arena) >= readBatchBytes {
 				handOn()
 			} else if !hooked {
 				handOn() // no hook to say when the reader waits: hand each frame on at once
@@ -769,9 +772,9 @@ const (
 	readBatchBytes = 64 << 10 // bytes of frame data
 )
 
-// bufferChunk is the size of the buffers that the reader copies frames into and the router
-// builds envelopes in, each shared by the frames or envelopes that fit: the largest size the
-// Go allocator serves from its per-size caches, so no allocation takes the large-object path.
+// bufferChunk is the size of the buffers the router builds envelopes in, each shared by the
+// envelopes that fit: the largest size the Go allocator serves from its per-size caches, so
+// no allocation takes the large-object path.
 const (
 	bufferChunk = 32 << 10
 )

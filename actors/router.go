@@ -102,6 +102,7 @@ func (r *Router) Receive(ctx actor.Context) {
 			r.route(ctx, &msg.Frames[i])
 		}
 		framePool.put(msg.Frames) // route copied what it keeps
+		arenaPool.put(msg.Buf)
 		r.handOn(ctx)
 		r.sendRouted(ctx) // the cursor hears of the batch at once
 	case *messages.FrameReceived:

@@ -39,10 +39,12 @@ type Subscribed struct {
 // one message, one mailbox slot check and one clock read cover many frames, and a frame that
 // arrives alone still goes on at once. The frames' Data share one buffer, and all of them
 // carry the same At: the time the read that completed the first of them returned. It counts
-// as len(Frames) messages against the router's bounded mailbox.
+// as len(Frames) messages against the router's bounded mailbox. Its receiver must copy what
+// it keeps of the frames: it hands Frames and Buf back for reuse when it is done.
 type FramesReceived struct {
 	Frames []FrameReceived // owned by the message until its receiver is done with it
 	Bytes  int64           // the frames' Data lengths added up: what the byte bound counts
+	Buf    []byte          // the buffer their Data share, given back with them; may be nil
 }
 
 // Connected is sent by Connection to every peer each time a socket is ready: handshake,
