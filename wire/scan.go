@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"strconv"
 )
 
@@ -37,13 +38,14 @@ func objectKey(b []byte, i int) (key []byte, next int, ok bool) {
 	return key, skipSpace(b, i+1), true
 }
 
-// special reports whether any of the 8 bytes packed in w is '"', '\\' or below 0x20. It uses
-// the classic word-at-a-time "has zero byte" and "has byte less than" tests, which can be
-// wrong about which byte matched but never about whether one did.
-func special(w uint64) bool {
+// special marks the bytes of w (8 bytes, little-endian) that are '"', '\\' or below 0x20
+// with their high bit. It uses the classic word-at-a-time "has zero byte" and "has byte less
+// than" tests: a borrow can mark a byte above a true match too, but never one below it, so
+// the lowest mark is exactly the first special byte, and 0 means there is none.
+func special(w uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	quote, backslash := w^(ones*'"'), w^(ones*'\\')
-	return ((quote-ones)&^quote|(backslash-ones)&^backslash|(w-ones*0x20)&^w)&highs != 0
+	return ((quote-ones)&^quote | (backslash-ones)&^backslash | (w-ones*0x20)&^w) & highs
 }
 
 // scanString checks the string token at b[i] (which is '"') and returns the index just past
@@ -52,8 +54,12 @@ func special(w uint64) bool {
 func scanString(b []byte, i int) (int, bool) {
 	i++ // opening quote
 	for {
-		// Padded events spend most of their bytes in string bodies: skip them 8 at a time.
-		for i+8 <= len(b) && !special(binary.LittleEndian.Uint64(b[i:])) {
+		// Skip string bodies 8 bytes at a time, landing on the first special byte.
+		for i+8 <= len(b) {
+			if m := special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				goto found
+			}
 			i += 8
 		}
 		for i < len(b) && b[i] >= 0x20 && b[i] != '"' && b[i] != '\\' {
@@ -62,6 +68,7 @@ func scanString(b []byte, i int) (int, bool) {
 		if i >= len(b) {
 			return i, false
 		}
+	found:
 		switch b[i] {
 		case '"':
 			return i + 1, true
