@@ -675,19 +675,6 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 			if cap(data) <= maxScratch {
 				scratch = data
 			}
-			if err == nil {
-				if cap(arena)-len(arena) < len(data) {
-					handOn() // the batch's buffer is full: the batch goes on as it is
-					if cap(arena)-len(arena) < len(data) {
-						// A frame larger than a pooled buffer, or a buffer full of frames that
-						// were not routed (pongs, replies): a buffer of its own.
-						arena = make([]byte, 0, max(readBatchBytes, len(data)))
-					}
-				}
-				start := len(arena)
-				arena = append(arena, data...)
-				data = arena[start:len(arena):len(arena)] // capped: nothing appends into its neighbours
-			}
 			if err != nil {
 				handOn() // what was read before the failure is routed
 				rf := &readFailed{gen: gen, err: fmt.Errorf("read: %w", err)}
@@ -719,6 +706,19 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 				root.Send(router, &messages.Subscribed{Gen: gen, Cursor: since})
 			default:
 			}
+			// Into the batch's buffer only now, after the last hand-on that must not take it
+			// along: the buffer goes with the batch it is handed on with, and comes back cleared.
+			if cap(arena)-len(arena) < len(data) {
+				handOn() // the batch's buffer is full: the batch goes on as it is
+				if cap(arena)-len(arena) < len(data) {
+					// A frame larger than a pooled buffer, or a buffer full of frames that were
+					// not routed (pongs, replies): a buffer of its own.
+					arena = make([]byte, 0, max(readBatchBytes, len(data)))
+				}
+			}
+			start := len(arena)
+			arena = append(arena, data...)
+			data = arena[start:len(arena):len(arena)] // capped: nothing appends into its neighbours
 			if at.IsZero() {
 				at = clock.Now() // one clock read per batch: see messages.FramesReceived
 			}

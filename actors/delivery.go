@@ -260,7 +260,9 @@ func (d *delivery) giveUp(batch []item, err error, attempts int) {
 	reason := err.Error()
 	for _, it := range batch {
 		if d.deadLetter != nil {
-			d.root.Send(d.deadLetter, &messages.DeadLetter{Event: it.ev, From: d.name, Reason: reason, Attempts: attempts})
+			ev := it.ev // its own copy of the line: complete releases the shared one below
+			ev.Line, ev.Buf = append([]byte(nil), ev.Line...), nil
+			d.root.Send(d.deadLetter, &messages.DeadLetter{Event: ev, From: d.name, Reason: reason, Attempts: attempts})
 		}
 	}
 	first := batch[0].ev
@@ -313,11 +315,13 @@ func (d *delivery) complete(batch []item) {
 	d.release(batch)
 }
 
-// release gives the bytes of batch back to the stream's bound.
+// release gives the bytes of batch back to the stream's bound, and the events' lines back to
+// the buffers they share (see Sink.own): nothing reads them after this.
 func (d *delivery) release(batch []item) {
 	var n int64
 	for _, it := range batch {
 		n += it.charge
+		it.ev.Buf.Release()
 	}
 	d.inflight.release(n)
 }

@@ -67,10 +67,10 @@ type Router struct {
 	routed     []messages.EventRouted        // not yet told to the Cursor actor
 	stampAt    time.Time                     // the frame time stamp holds, formatted
 	stamp      []byte
-	outs       []sinkOut // per sink, the events of the batch being routed
-	lines      []byte    // envelopes are built here, bufferChunk at a time; lines handed out are never written again
-	rejectLog  time.Time // last time a rejected frame was logged
-	quiet      uint64    // rejected frames not logged since rejectLog
+	outs       []sinkOut           // per sink, the events of the batch being routed
+	buf        *messages.SharedBuf // envelopes are built here, bufferChunk at a time; lines handed out are never written again
+	rejectLog  time.Time           // last time a rejected frame was logged
+	quiet      uint64              // rejected frames not logged since rejectLog
 }
 
 // RouterProps builds the props; the producer runs again on every restart.
@@ -115,6 +115,8 @@ func (r *Router) Receive(ctx actor.Context) {
 		r.reportDue = nil
 		r.report(ctx)
 	case *actor.Stopping, *actor.Restarting:
+		r.buf.Release() // the router's own reference
+		r.buf = nil
 		stop(&r.reportDue)
 		r.report(ctx)
 	case actor.SystemMessage, actor.AutoReceiveMessage:
@@ -155,16 +157,11 @@ func (r *Router) route(ctx actor.Context, f *messages.FrameReceived) {
 	}
 	r.countEvent(f.Type)
 	if len(sinks) > 0 {
-		if need := len(f.Data) + 2*envelopeOverhead; cap(r.lines)-len(r.lines) < need {
-			r.lines = make([]byte, 0, max(bufferChunk, need))
-		}
-		start := len(r.lines)
 		if !f.At.Equal(r.stampAt) || r.stamp == nil { // frames read together share their time
 			r.stampAt, r.stamp = f.At, wire.AppendTime(r.stamp[:0], f.At)
 		}
-		r.lines = wire.AppendEnvelopeStamped(r.lines, r.cfg.Stream, f.Type, f.Via, r.stamp, f.Data)
-		line := r.lines[start:len(r.lines):len(r.lines)]
-		ev := messages.Event{Stream: r.cfg.Stream, Type: f.Type, Offset: r.offset, Cursor: f.Cursor, Line: line}
+		ev := messages.Event{Stream: r.cfg.Stream, Type: f.Type, Offset: r.offset, Cursor: f.Cursor}
+		r.envelope(&ev, f)
 		for _, name := range sinks {
 			r.deliver(name, ev)
 		}
@@ -179,6 +176,28 @@ func (r *Router) route(ctx actor.Context, f *messages.FrameReceived) {
 			r.sendRouted(ctx)
 		}
 	}
+}
+
+// envelope builds ev's Line for f in the shared buffer being filled, or in a buffer of its
+// own when it is larger than a shared one could hold.
+func (r *Router) envelope(ev *messages.Event, f *messages.FrameReceived) {
+	need := len(f.Data) + 2*envelopeOverhead
+	if need > bufferChunk {
+		ev.Line = wire.AppendEnvelopeStamped(make([]byte, 0, need), r.cfg.Stream, f.Type, f.Via, r.stamp, f.Data)
+		return
+	}
+	if r.buf == nil || cap(r.buf.B)-len(r.buf.B) < need {
+		r.buf.Release() // the router's own reference: the sinks hold theirs
+		r.buf = newLines()
+	}
+	b := r.buf.B
+	out := wire.AppendEnvelopeStamped(b, r.cfg.Stream, f.Type, f.Via, r.stamp, f.Data)
+	if cap(out) != cap(b) { // it outgrew the buffer after all (escaped names): out is its own
+		ev.Line = out[len(b):]
+		return
+	}
+	r.buf.B = out
+	ev.Line, ev.Buf = out[len(b):len(out):len(out)], r.buf // capped: nothing appends into its neighbours
 }
 
 // maxCachedTypes bounds the router's counter cache; an upstream inventing types beyond it
@@ -366,6 +385,9 @@ type sinkOut struct {
 func (r *Router) deliver(name string, ev messages.Event) {
 	for i := range r.outs {
 		if r.outs[i].name == name {
+			if ev.Buf != nil {
+				ev.Buf.Hold() // the sink's reference, released once it is done with the line
+			}
 			r.outs[i].events = append(r.outs[i].events, ev)
 			return
 		}
@@ -373,6 +395,9 @@ func (r *Router) deliver(name string, ev messages.Event) {
 	pid := r.peers.Sinks[name]
 	if pid == nil {
 		return // validated at load: every routed sink exists
+	}
+	if ev.Buf != nil {
+		ev.Buf.Hold() // the sink's reference, released once it is done with the line
 	}
 	r.outs = append(r.outs, sinkOut{name: name, pid: pid, events: append(eventPool.get(), ev)})
 }

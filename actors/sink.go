@@ -80,10 +80,12 @@ func (s *Sink) Receive(ctx actor.Context) {
 	case *actor.Started:
 		s.start(ctx)
 	case *messages.Deliver:
-		s.accept([]item{{ev: msg.Event, tracked: msg.Event.Offset > 0, charge: int64(len(msg.Event.Line))}})
+		ev := s.own(msg.Event)
+		s.accept([]item{{ev: ev, tracked: ev.Offset > 0, charge: int64(len(ev.Line))}})
 	case *messages.DeliverBatch:
 		items := itemPool.get()
 		for _, ev := range msg.Events {
+			ev = s.own(ev)
 			items = append(items, item{ev: ev, tracked: ev.Offset > 0, charge: int64(len(ev.Line))})
 		}
 		eventPool.put(msg.Events) // copied into items
@@ -177,6 +179,18 @@ func (s *Sink) start(ctx actor.Context) {
 	}
 	go d.flusher()
 	s.d = d
+}
+
+// own returns ev as this sink keeps it. File and stdout sinks copy a line into their own
+// buffer when they write it, so they keep the router's shared buffer and release it once
+// the event is done (delivery.release). The others may hold a line past that point (a
+// request body still being sent, a JetStream publish the client library may send again), so
+// they take their own copy at once.
+func (s *Sink) own(ev messages.Event) messages.Event {
+	if s.d == nil || !s.d.lines {
+		ev.Own()
+	}
+	return ev
 }
 
 // accept hands items to the workers in chunks of at most batchMax events, blocking while

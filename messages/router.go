@@ -9,6 +9,10 @@ type Event struct {
 	Offset uint64 // per-stream sequence number assigned by the Router, from 1
 	Cursor string // the cursor field's value; "" when the stream has none
 	Line   []byte // the envelope JSON, without a trailing newline
+	// Buf, when set, is the shared buffer Line points into, and this Event holds one
+	// reference to it: whoever is done with Line releases it (see SharedBuf). nil: Line is
+	// the Event's own.
+	Buf *SharedBuf
 }
 
 // Deliver hands an Event to a sink. It travels on the sink's bounded mailbox.
@@ -18,7 +22,7 @@ type Deliver struct {
 
 // DeliverBatch hands a sink the events of one batch the Router routed to it, in order. It
 // counts as len(Events) messages against the sink's bounded mailbox. The events' Lines share
-// one buffer.
+// buffers, each event holding a reference (see Event.Buf).
 type DeliverBatch struct {
 	Events []Event // owned by the message
 }

@@ -3,8 +3,14 @@ package supervisor_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"holdfast/actors/actortest"
 	"holdfast/upstream"
@@ -56,16 +62,30 @@ func TestFramesReadTogetherTravelTogether(t *testing.T) {
 // message.
 func TestReusedBuffersCarryEveryEventIntact(t *testing.T) {
 	h := newHarness(t, upstream.Options{})
+	var mu sync.Mutex
+	var bodies [][]byte // what the webhook sink posted, in order (concurrency 1)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, b)
+		mu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
 	cfg := h.config(`
   [[stream.route]]
   type = "big"
-  sinks = ["events", "copy"]
+  sinks = ["events", "copy", "hook"]
 
 [[sink]]
 name = "copy"
 kind = "file"
 path = "` + h.path("copy.jsonl") + `"
-flush_interval = "10ms"`)
+flush_interval = "10ms"
+
+[[sink]]
+name = "hook"
+kind = "webhook"
+url = "` + hook.URL + `"`)
 	h.startStream(cfg, "s1")
 	h.connected()
 	const n = 600
@@ -119,4 +139,91 @@ flush_interval = "10ms"`)
 	}
 	check(h.path("events.jsonl"), func(int) bool { return true })
 	check(h.path("copy.jsonl"), func(i int) bool { return typ(i) == "big" })
+	// The webhook copies its lines rather than share the router's buffers: intact as well.
+	big := 0
+	for i := range n {
+		if typ(i) == "big" {
+			big++
+		}
+	}
+	actortest.Eventually(t, "every big event posted", func() bool { mu.Lock(); defer mu.Unlock(); return len(bodies) >= big })
+	mu.Lock()
+	defer mu.Unlock()
+	next := 0
+	for _, b := range bodies {
+		var env struct {
+			Message struct {
+				Blob string
+				I    int
+			}
+		}
+		if err := json.Unmarshal(b, &env); err != nil {
+			t.Fatalf("webhook body %.100q: %v", b, err)
+		}
+		for typ(next) != "big" {
+			next++
+		}
+		if env.Message.I != next || env.Message.Blob != blob(next) {
+			t.Fatalf("webhook: event %d arrived as i=%d with a blob of %d bytes", next, env.Message.I, len(env.Message.Blob))
+		}
+		next++
+	}
+}
+
+// TestFramesAroundTheSubscriptionArriveIntact: an upstream that sends events from the moment
+// the socket opens, so the reader is in the middle of a batch when the subscription goes
+// out and hands that batch on early. Each batch takes its buffer along and gets it back
+// cleared once routed; a frame copied into that buffer before the early hand-on but routed
+// with the next batch would arrive zeroed.
+func TestFramesAroundTheSubscriptionArriveIntact(t *testing.T) {
+	blob := func(i int) string { return fmt.Sprintf("%d-", i) + strings.Repeat(string(rune('a'+i%26)), 50+i%200) }
+	var sent atomic.Int64
+	var finished atomic.Bool
+	f := newFeed(t, func(c *feedConn) {
+		// Events without pause from the moment the socket opens, until 2000 after the
+		// subscription came (at most 200,000 in all).
+		stopAt := 200000
+		for i := 1; i <= stopAt; i++ {
+			if !c.Send(fmt.Sprintf(`{"type":"tick","seq":%d,"blob":%q}`, i, blob(i))) {
+				return
+			}
+			sent.Store(int64(i))
+			select {
+			case <-c.in:
+				stopAt = min(stopAt, i+2000)
+			default:
+			}
+		}
+		finished.Store(true)
+		for {
+			if _, ok := c.Recv(time.Minute); !ok {
+				return
+			}
+		}
+	})
+	h := newFeedHarness(t)
+	h.startStream(h.feedConfig(f.URL(), `
+  [[stream.subscribe]]
+  message = { type = "subscribe" }
+  [stream.cursor]
+  field = "seq"`), "s1")
+	events := h.path("events.jsonl")
+	await(t, "the feed done", actortest.Timeout, finished.Load)
+	n := int(sent.Load())
+	await(t, "every event in the file", actortest.Timeout, func() bool { return len(lines(t, events)) >= n })
+	for k, l := range lines(t, events) {
+		var msg struct {
+			Seq  int
+			Blob string
+		}
+		if err := json.Unmarshal(l["message"], &msg); err != nil {
+			t.Fatalf("line %d: message %.80q: %v", k, l["message"], err)
+		}
+		if msg.Seq != k+1 || msg.Blob != blob(k+1) {
+			t.Fatalf("line %d: seq %d blob %.20q…, want seq %d with its own blob", k, msg.Seq, msg.Blob, k+1)
+		}
+	}
+	if got := f.Got(); len(got) == 0 || !strings.Contains(got[0], "subscribe") {
+		t.Errorf("the feed never saw the subscription: %q", got)
+	}
 }
