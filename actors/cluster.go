@@ -47,7 +47,7 @@ type ClusterConfig struct {
 	Cluster config.ClusterConfig // Instance "" = DefaultInstance()
 	Streams []string             // configured streams, sorted
 	Root    *actor.PID           // gets RunStream and StopStream; answers StreamStopped
-	Cursors *KVCursors           // bound to <bucket>_cursors once connected
+	Cursors *KVCursors           // bound to <bucket>_cursors once connected; read before a stream runs
 	// Replay is the longest replay a failover causes (lease_ttl + checkpoint interval +
 	// reconnect margin): a JetStream duplicate window shorter than it is warned about.
 	Replay     time.Duration
@@ -84,6 +84,14 @@ func DefaultInstance() string {
 // instance holds at most ceil(streams/live) + slack leases; above that it hands its newest
 // over (stop the stream, which flushes the sinks and saves the cursor, then delete the
 // key), below its fair share it tries to take free streams, scanning at least every second.
+//
+// No handover loses events: a stream that routed events is handed over only once a
+// checkpoint exists in the cursors bucket, and when its stop left routed events that the
+// checkpoint does not cover (a sink could not confirm them in the drain), the lease is kept,
+// the stream runs again here from its checkpoint, and the handover is tried again after
+// lease_ttl (doubling with each deferral, up to 16 × lease_ttl). A stream taken over runs
+// only once its checkpoint was read from the cursors bucket's stream leader; a failed read
+// is retried every scan while the lease is held.
 //
 // Blocking NATS calls run in goroutines the actor owns, one round at a time; their results
 // come back as messages carrying the connection generation.
@@ -127,6 +135,9 @@ type lease struct {
 	renewedAt time.Time // when the last successful write was sent
 	releasing bool      // handing over: stop asked
 	stopped   bool      // handing over: stopped, the key is being deleted
+	loading   bool      // the checkpoint is being read: the stream is not running yet
+	notBefore time.Time // no handover before (set when one was deferred)
+	deferrals int       // handovers deferred in a row
 	fence     Timer
 }
 
@@ -180,6 +191,16 @@ type (
 		stream string
 		rev    uint64
 		err    error
+	}
+	cursorFetched struct {
+		stream string
+		epoch  uint64
+		value  string
+		err    error
+	}
+	cursorRetry struct {
+		stream string
+		epoch  uint64
 	}
 )
 
@@ -246,6 +267,12 @@ func (c *Cluster) Receive(ctx actor.Context) {
 		c.streamStopped(msg.Stream)
 	case *releaseDone:
 		c.released(msg)
+	case *cursorFetched:
+		c.cursorFetched(msg)
+	case *cursorRetry:
+		if l := c.held[msg.stream]; l != nil && l.epoch == msg.epoch && l.loading && !l.releasing {
+			c.fetchCursor(msg.stream, l)
+		}
 	case *messages.ClusterStreams:
 		c.cfg.Streams = slices.Clone(msg.Streams)
 		for name := range c.held {
@@ -344,7 +371,7 @@ func (c *Cluster) connected(msg *clusterConnected) {
 		return
 	}
 	c.nc, c.kv, c.attempts = msg.nc, msg.leases, 0
-	c.cfg.Cursors.Bind(msg.cursors)
+	c.cfg.Cursors.Bind(msg.nc, c.cfg.Cluster.Bucket+"_cursors", msg.cursors)
 	for _, w := range msg.warnings {
 		c.log.Warn().Str("check", "duplicate_window").Msg(w)
 	}
@@ -557,8 +584,10 @@ func (c *Cluster) plan() {
 		}
 	}
 	held := make([]heldLease, 0, len(c.held))
+	now := c.env.Clock.Now()
 	for name, l := range c.held {
-		held = append(held, heldLease{Stream: name, Since: l.since, Releasing: l.releasing})
+		pinned := now.Before(l.notBefore) || !c.cfg.Cursors.HandoverSafe(name)
+		held = append(held, heldLease{Stream: name, Since: l.since, Releasing: l.releasing, Pinned: pinned})
 		owners[name] = c.instance
 	}
 	p := planLeases(c.instance, c.cfg.Streams, c.state.Live, owners, held, c.stopping, c.cfg.Cluster.Slack)
@@ -629,9 +658,50 @@ func (c *Cluster) acquired(msg *acquireDone) {
 			m.ClusterAcquired.Inc()
 		}
 		c.log.Info().Str("stream", r.stream).Uint64("epoch", r.rev).Msg("lease acquired")
-		c.root.Send(c.cfg.Root, &messages.RunStream{Stream: r.stream, Epoch: r.rev})
+		c.fetchCursor(r.stream, l)
 	}
 	c.report()
+}
+
+// fetchCursor reads stream's checkpoint from the cursors bucket's stream leader in a
+// goroutine; the stream runs once it is known.
+func (c *Cluster) fetchCursor(stream string, l *lease) {
+	l.loading = true
+	cursors, self, root, epoch := c.cfg.Cursors, c.self, c.root, l.epoch
+	ctx, cancel := context.WithTimeout(c.ctx, max(c.renewEvery, time.Second))
+	wg := &c.wg
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		res := &cursorFetched{stream: stream, epoch: epoch}
+		defer func() {
+			if r := recover(); r != nil {
+				res.err = fmt.Errorf("panic: %v", r)
+			}
+			root.Send(self, res)
+		}()
+		res.value, res.err = cursors.Fetch(ctx, stream)
+	}()
+}
+
+// cursorFetched runs a taken stream from the checkpoint just read, or tries the read again
+// a scan later: a stream never runs without knowing whether it has a checkpoint.
+func (c *Cluster) cursorFetched(msg *cursorFetched) {
+	l := c.held[msg.stream]
+	if l == nil || l.epoch != msg.epoch || !l.loading || l.releasing || c.ctx.Err() != nil {
+		return // lost, released or handed over meanwhile
+	}
+	if msg.err != nil {
+		c.log.Warn().Err(msg.err).Str("stream", msg.stream).Dur("retry_in", c.scanEvery).Msg("cursor read; stream not started")
+		self, root, stream, epoch := c.self, c.root, msg.stream, l.epoch
+		c.env.Clock.AfterFunc(c.scanEvery, func() { root.Send(self, &cursorRetry{stream: stream, epoch: epoch}) })
+		return
+	}
+	l.loading = false
+	c.cfg.Cursors.Resume(msg.stream, msg.value)
+	c.log.Info().Str("stream", msg.stream).Str("cursor", msg.value).Msg("running stream")
+	c.root.Send(c.cfg.Root, &messages.RunStream{Stream: msg.stream, Epoch: l.epoch})
 }
 
 // armFence schedules the self-fence of stream at renewedAt + ttl×2/3.
@@ -670,11 +740,17 @@ func (c *Cluster) dropHeld(stream string) {
 	}
 }
 
-// streamStopped: a handed-over stream has flushed and saved its cursor, so its key can go.
+// streamStopped: a handed-over stream has flushed and saved its cursor, so its key can go;
+// unless the drain left routed events that its checkpoint does not cover, in which case
+// the lease is kept and the stream runs here again (deferHandover).
 func (c *Cluster) streamStopped(stream string) {
 	delete(c.stopping, stream)
 	l := c.held[stream]
 	if l == nil || !l.releasing || l.stopped {
+		return
+	}
+	if !c.cfg.Cursors.Covered(stream) {
+		c.deferHandover(stream, l)
 		return
 	}
 	l.stopped = true
@@ -693,6 +769,25 @@ func (c *Cluster) streamStopped(stream string) {
 		err := kv.Delete(ctx, leaseKeyPrefix+stream, jetstream.LastRevision(rev))
 		root.Send(self, &releaseDone{gen: gen, stream: stream, rev: rev, err: err})
 	}()
+}
+
+// deferHandover keeps a lease whose stream stopped with routed events that no saved
+// checkpoint covers: releasing it would leave the next owner nothing to replay them from.
+// The stream runs here again from its checkpoint (replaying those events), and the handover
+// is tried again after lease_ttl, doubling with each deferral up to 16 × lease_ttl.
+func (c *Cluster) deferHandover(stream string, l *lease) {
+	l.releasing = false
+	l.deferrals++
+	hold := c.ttl << min(l.deferrals-1, 4)
+	l.notBefore = c.env.Clock.Now().Add(hold)
+	if m := c.env.Metrics; m != nil {
+		m.ClusterHandoversDeferred.Inc()
+	}
+	c.log.Warn().Str("stream", stream).Int("deferrals", l.deferrals).Dur("retry_in", hold).
+		Msg("handover deferred: routed events not covered by a checkpoint; running the stream again")
+	c.cfg.Cursors.Rerun(stream)
+	c.root.Send(c.cfg.Root, &messages.RunStream{Stream: stream, Epoch: l.epoch})
+	c.report()
 }
 
 func (c *Cluster) released(msg *releaseDone) {

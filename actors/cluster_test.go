@@ -3,6 +3,7 @@ package actors_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +31,9 @@ type fakeRoot struct {
 	cluster *actor.PID
 	hold    bool // StopStream is not answered while set
 	held    []string
+	cursors *actors.KVCursors
+	onRun   func(stream string) // called under mu, as a stream's cursor actor would act
+	onStop  func(stream string)
 }
 
 func (f *fakeRoot) receive(ctx actor.Context) {
@@ -39,9 +43,16 @@ func (f *fakeRoot) receive(ctx actor.Context) {
 	case *messages.RunStream:
 		f.running[m.Stream] = true
 		f.starts = append(f.starts, m.Stream)
+		if f.onRun != nil {
+			f.onRun(m.Stream)
+		}
 	case *messages.StopStream:
+		wasRunning := f.running[m.Stream]
 		delete(f.running, m.Stream)
 		f.stops = append(f.stops, m.Stream)
+		if f.onStop != nil && wasRunning {
+			f.onStop(m.Stream)
+		}
 		if f.hold {
 			f.held = append(f.held, m.Stream)
 			return
@@ -74,9 +85,19 @@ const testTTL = 3 * time.Second
 // startMember spawns a Cluster actor for instance on sys with its own fake root.
 func startMember(t *testing.T, sys *actor.ActorSystem, clock actors.Clock, url, instance string, status ...*actor.PID) (*fakeRoot, *metrics.Metrics) {
 	t.Helper()
+	return startMemberWith(t, sys, clock, url, instance, nil, status...)
+}
+
+// startMemberWith is startMember with hooks set on the fake root before the actor starts.
+func startMemberWith(t *testing.T, sys *actor.ActorSystem, clock actors.Clock, url, instance string, hooks func(*fakeRoot),
+	status ...*actor.PID) (*fakeRoot, *metrics.Metrics) {
+	t.Helper()
 	cc := config.DefaultClusterConfig()
 	cc.URLs, cc.Instance, cc.LeaseTTL = []string{url}, instance, config.Duration{Duration: testTTL}
-	f := &fakeRoot{running: map[string]bool{}}
+	f := &fakeRoot{running: map[string]bool{}, cursors: actors.NewKVCursors()}
+	if hooks != nil {
+		hooks(f)
+	}
 	rootPID := sys.Root.Spawn(actor.PropsFromFunc(f.receive))
 	m := metrics.New()
 	env := actors.Env{Log: zerolog.New(zerolog.NewTestWriter(t)).With().Str("test_instance", instance).Logger(),
@@ -85,7 +106,7 @@ func startMember(t *testing.T, sys *actor.ActorSystem, clock actors.Clock, url, 
 		env.Status = status[0]
 	}
 	pid, err := sys.Root.SpawnNamed(actors.ClusterProps(env, actors.ClusterConfig{Cluster: cc, Streams: sixStreams,
-		Root: rootPID, Cursors: actors.NewKVCursors()}), "cluster-"+instance)
+		Root: rootPID, Cursors: f.cursors}), "cluster-"+instance)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,4 +301,136 @@ func TestClusterWarnsOfAShortDuplicateWindow(t *testing.T) {
 		}
 		return false
 	})
+}
+
+func (f *fakeRoot) Starts() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.starts)
+}
+
+// stepBoth advances the clock one scan period once both instances have scanned, so
+// renewals are never late on the manual clock.
+func stepBoth(t *testing.T, probe *actortest.Probe, clock *actortest.Clock, a, b *fakeRoot) {
+	t.Helper()
+	clock.Advance(time.Second)
+	scanned(t, probe, clock, "a")
+	scanned(t, probe, clock, "b")
+	actortest.Eventually(t, "streams started and stopped", func() bool { return len(a.Running())+len(b.Running()) <= 6 })
+}
+
+func count(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
+// TestClusterDefersAHandoverThatWouldLoseEvents: a stream whose stop for a handover left
+// routed events that its checkpoint does not cover (the first stop of every stream here, as
+// when a sink could not confirm them in the drain) keeps its lease and runs again on the
+// same instance; the handover is tried again lease_ttl later, and only a stop that covered
+// everything releases the lease. No stream runs on both instances at any time.
+func TestClusterDefersAHandoverThatWouldLoseEvents(t *testing.T) {
+	ns := natstest.Start(t)
+	sys, probe := actortest.NewSystem(t)
+	clock := actortest.NewClock(time.Unix(0, 0))
+	stops := map[string]int{}
+	a, ma := startMemberWith(t, sys, clock, ns.URL(), "a", func(f *fakeRoot) {
+		f.onRun = func(s string) { // a numeric-cursor stream: first event 42 routed, its predecessor saved
+			if err := f.cursors.Save(s, "41"); err != nil {
+				t.Errorf("save %s: %v", s, err)
+			}
+			f.cursors.Routed(s)
+		}
+		f.onStop = func(s string) {
+			stops[s]++
+			f.cursors.Stopped(s, stops[s] > 1) // the first drain leaves events uncovered
+		}
+	}, probe.PID)
+	actortest.Eventually(t, "a runs all six", func() bool { return len(a.Running()) == 6 })
+	scanned(t, probe, clock, "a")
+	b, _ := startMember(t, sys, clock, ns.URL(), "b", probe.PID)
+	scanned(t, probe, clock, "b")
+	deferredSeen := false
+	for step := 0; ; step++ {
+		aRun, bRun := a.Running(), b.Running()
+		a.mu.Lock()
+		stopped := maps.Clone(stops)
+		a.mu.Unlock()
+		for _, s := range bRun {
+			if slices.Contains(aRun, s) {
+				t.Fatalf("stream %s runs on both instances", s)
+			}
+			if stopped[s] < 2 {
+				t.Fatalf("b runs %s, which a stopped %d times: handed over after a stop that left events uncovered", s, stopped[s])
+			}
+		}
+		if testutilValue(ma, "holdfast_cluster_handovers_deferred_total") >= 3 && len(b.Running()) == 0 {
+			deferredSeen = true
+		}
+		if len(a.Running()) == 3 && len(b.Running()) == 3 {
+			break
+		}
+		if step == 20 {
+			t.Fatalf("after %d scans a runs %v, b runs %v; want three each", step, a.Running(), b.Running())
+		}
+		stepBoth(t, probe, clock, a, b)
+	}
+	if !deferredSeen {
+		t.Error("never saw three or more deferred handovers while b ran nothing")
+	}
+	starts := a.Starts()
+	for _, s := range b.Running() {
+		if n := count(starts, s); n != 2 {
+			t.Errorf("a started %s %d times, want 2 (taken, then run again after the deferred handover)", s, n)
+		}
+	}
+	if got := testutilValue(ma, "holdfast_cluster_handovers_total"); got != 3 {
+		t.Errorf("handovers = %v, want 3", got)
+	}
+	if got := testutilValue(ma, "holdfast_cluster_lease_losses_total"); got != 0 {
+		t.Errorf("losses = %v, want 0", got)
+	}
+}
+
+// TestClusterKeepsAStreamWithoutCheckpoint: a stream that routed events but has no
+// checkpoint yet (a string cursor before its sinks confirmed anything) is not stopped for a
+// handover: the next owner would have nothing to resume from. Once a checkpoint is saved,
+// it is handed over as usual.
+func TestClusterKeepsAStreamWithoutCheckpoint(t *testing.T) {
+	ns := natstest.Start(t)
+	sys, probe := actortest.NewSystem(t)
+	clock := actortest.NewClock(time.Unix(0, 0))
+	a, _ := startMemberWith(t, sys, clock, ns.URL(), "a", func(f *fakeRoot) {
+		f.onRun = func(s string) { f.cursors.Routed(s) }
+		f.onStop = func(s string) { f.cursors.Stopped(s, true) }
+	}, probe.PID)
+	actortest.Eventually(t, "a runs all six", func() bool { return len(a.Running()) == 6 })
+	scanned(t, probe, clock, "a")
+	b, _ := startMember(t, sys, clock, ns.URL(), "b", probe.PID)
+	scanned(t, probe, clock, "b")
+	for range 5 {
+		stepBoth(t, probe, clock, a, b)
+		if stops := a.Stops(); len(stops) != 0 {
+			t.Fatalf("a stopped %v for a handover, though none has a checkpoint", stops)
+		}
+	}
+	if got := b.Running(); len(got) != 0 {
+		t.Fatalf("b runs %v", got)
+	}
+	for _, s := range sixStreams {
+		if err := a.cursors.Save(s, "e-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for step := 0; len(a.Running()) != 3 || len(b.Running()) != 3; step++ {
+		if step == 10 {
+			t.Fatalf("after %d scans a runs %v, b runs %v; want three each", step, a.Running(), b.Running())
+		}
+		stepBoth(t, probe, clock, a, b)
+	}
 }

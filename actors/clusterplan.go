@@ -12,6 +12,7 @@ type heldLease struct {
 	Stream    string
 	Since     time.Time
 	Releasing bool // handing over: stopping, then deleting the key
+	Pinned    bool // not to be handed over now (no checkpoint yet, or a handover was deferred)
 }
 
 // leasePlan is what a scan leads to: free streams to try to take, most preferred first, and
@@ -30,7 +31,7 @@ func fairShare(streams, live int) int {
 // planLeases is the whole balancing policy. self holds held; owners maps every stream that
 // some instance holds (this one included) to its owner; blocked streams are stopping here
 // and must not be taken yet. An instance holds at most fair share + slack: above that it
-// hands over its newest leases, below its fair share it tries to take free streams in
+// hands over its newest leases that are not pinned, below its fair share it tries to take free streams in
 // rendezvous-hash order (each instance prefers different streams, so they rarely race).
 func planLeases(self string, streams, live []string, owners map[string]string, held []heldLease,
 	blocked map[string]bool, slack int) leasePlan {
@@ -53,8 +54,15 @@ func planLeases(self string, streams, live []string, owners map[string]string, h
 			}
 			return cmp.Compare(a.Stream, b.Stream)
 		})
-		for _, h := range keep[:len(keep)-fair-slack] {
-			p.Release = append(p.Release, h.Stream)
+		n := len(keep) - fair - slack
+		for _, h := range keep {
+			if n == 0 {
+				break
+			}
+			if !h.Pinned {
+				p.Release = append(p.Release, h.Stream)
+				n--
+			}
 		}
 		slices.Sort(p.Release)
 		return p

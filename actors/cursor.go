@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +31,12 @@ type CursorConfig struct {
 type CursorStore interface {
 	Load(stream string) (string, error) // "" when none was saved
 	Save(stream, value string) error
+	// Routed is told once per cursor actor, when the stream routed its first event that
+	// carries a cursor (after the first event's predecessor was saved, when it has one).
+	Routed(stream string)
+	// Stopped is told when the cursor actor stops: covered says whether the checkpoint it
+	// saved last covers every event the stream routed (so nothing needs a replay).
+	Stopped(stream string, covered bool)
 }
 
 // CursorPath is where a stream's cursor lives under state_dir.
@@ -65,6 +73,8 @@ type Cursor struct {
 	ready     string            // the newest cursor every sink has finished with; valid when haveReady
 	haveReady bool              // ready is newer than what the last checkpoint considered
 	acks      []pendingAck      // acknowledgements waiting for their event's sinks, oldest first
+	anyRouted bool              // an event with a cursor was routed since start
+	anchor    string            // the first routed event's predecessor, while it is not saved yet
 	timer     Timer
 }
 
@@ -99,6 +109,7 @@ func (c *Cursor) Receive(ctx actor.Context) {
 	case *messages.Routed:
 		var run []string // sinks of the current run of events with the same route
 		var runEnd uint64
+		first := ""
 		for _, ev := range msg.Events {
 			c.last = ev.Offset
 			if len(ev.Sinks) > 0 { // a run's last offset is what counts: one map write per run
@@ -108,6 +119,9 @@ func (c *Cursor) Receive(ctx actor.Context) {
 				run, runEnd = ev.Sinks, ev.Offset
 			}
 			if ev.Cursor != "" {
+				if !c.anyRouted {
+					c.anyRouted, first = true, ev.Cursor
+				}
 				c.seen = ev.Cursor
 				c.pending = append(c.pending, pendingCursor{ev.Offset, ev.Cursor})
 			}
@@ -117,6 +131,9 @@ func (c *Cursor) Receive(ctx actor.Context) {
 		}
 		c.noteRouted(run, runEnd)
 		routedPool.put(msg.Events) // what is kept was copied
+		if first != "" {
+			c.firstRouted(first)
+		}
 		c.release(ctx)
 	case *messages.SinkDone:
 		c.done[msg.Sink] = max(c.done[msg.Sink], msg.UpTo)
@@ -127,7 +144,15 @@ func (c *Cursor) Receive(ctx actor.Context) {
 	case *checkpointTick:
 		c.checkpoint()
 		c.arm(ctx)
-	case *actor.Stopping, *actor.Restarting:
+	case *actor.Stopping:
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		c.checkpoint()
+		if c.cfg.Store != nil {
+			c.cfg.Store.Stopped(c.cfg.Stream, len(c.pending) == 0 && !c.haveReady && c.anchor == "")
+		}
+	case *actor.Restarting:
 		if c.timer != nil {
 			c.timer.Stop()
 		}
@@ -189,10 +214,47 @@ func (c *Cursor) advance() {
 	c.pending = c.pending[:rest]
 }
 
+// firstRouted runs when the first event with a cursor was routed. A stream that started
+// without a checkpoint subscribed for live events only: if it stopped or crashed before its
+// first checkpoint, the next run would again ask for live events, and what was routed and
+// not yet delivered would never come back. For a numeric cursor the first event's
+// predecessor (n-1) is a valid checkpoint at once: resuming from it replays the first event
+// and everything after it. A string cursor has no predecessor; its first checkpoint waits
+// for the sinks.
+func (c *Cursor) firstRouted(first string) {
+	if c.saved == "" {
+		if n, err := strconv.ParseInt(first, 10, 64); err == nil && n > math.MinInt64 {
+			c.anchor = strconv.FormatInt(n-1, 10)
+			c.saveAnchor()
+		}
+	}
+	if c.cfg.Store != nil {
+		c.cfg.Store.Routed(c.cfg.Stream)
+	}
+}
+
+// saveAnchor saves the first event's predecessor while no other checkpoint exists; a failed
+// write is tried again at the next tick.
+func (c *Cursor) saveAnchor() {
+	if c.anchor == "" || c.saved != "" {
+		c.anchor = ""
+		return
+	}
+	if err := c.save(c.anchor); err != nil {
+		if !errors.Is(err, ErrFenced) {
+			c.log.Error().Err(err).Str("cursor", c.anchor).Msg("first cursor checkpoint")
+		}
+		return
+	}
+	c.log.Debug().Str("cursor", c.anchor).Msg("first event's predecessor saved")
+	c.saved, c.anchor = c.anchor, ""
+}
+
 func (c *Cursor) checkpoint() {
 	c.advance()
 	value := c.ready
 	if !c.haveReady || value == c.saved {
+		c.saveAnchor()
 		return
 	}
 	if err := c.save(value); err != nil {
@@ -203,7 +265,7 @@ func (c *Cursor) checkpoint() {
 		c.log.Error().Err(err).Msg("cursor checkpoint")
 		return
 	}
-	c.saved, c.haveReady = value, false // a failed write is tried again at the next tick
+	c.saved, c.haveReady, c.anchor = value, false, "" // a failed write is tried again at the next tick
 	c.log.Debug().Str("cursor", value).Msg("cursor saved")
 }
 

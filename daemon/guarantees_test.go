@@ -558,3 +558,57 @@ func TestHalfOpenLinkLosesNoEvent(t *testing.T) {
 		t.Errorf("sink file seqs %v, want 1..%d once each", got, before+during)
 	}
 }
+
+// TestSIGKILLBeforeFirstCheckpointLosesNothing: a daemon killed before any event was
+// confirmed (its only sink is a webhook that never answers, so no regular checkpoint was
+// ever written) has saved the first event's predecessor when it routed that event.
+// Restarted with a working sink it resumes from there: every event published before,
+// during and after the outage reaches the sink exactly once.
+func TestSIGKILLBeforeFirstCheckpointLosesNothing(t *testing.T) {
+	h := newHarness(t, false)
+	up := upstream.NewTest(t, upstream.Options{})
+	hooks, _, received := hangingHooks(t, 1)
+	h.write(h.header(5*time.Second, "") + hooks +
+		streamDef{name: "a", url: up.URL(), sink: "hook0", tables: "[stream.cursor]\nfield = \"seq\""}.String())
+	p := h.start()
+	awaitUp(t, up, "subscribed", func() bool { return up.Subscribed() == 1 })
+	for range 20 {
+		up.Publish("tick", nil)
+	}
+	p.waitFor("the webhook holding the first events", func() bool { return received() >= 1 })
+	p.waitFor("the first event's predecessor saved", func() bool {
+		b, err := os.ReadFile(filepath.Join(h.dir, "state", "a.cursor"))
+		return err == nil && strings.TrimSpace(string(b)) == "0"
+	})
+	p.signal(syscall.SIGKILL)
+	p.wait(exitTimeout)
+	awaitUp(t, up, "the killed daemon's connection gone", func() bool { return up.Conns() == 0 })
+	for range 10 { // while the daemon is down
+		up.Publish("tick", nil)
+	}
+	h.write(h.header(5*time.Second, "") + h.fileSink("out", "100ms") + cursorStream(up.URL(), ""))
+	p = h.start()
+	for range 10 {
+		up.Publish("tick", nil)
+	}
+	const total = 40
+	p.waitFor(fmt.Sprintf("%d events in the file", total), func() bool {
+		return fileSize(h.sinkPath("out")) > 0 && len(h.sinkSeqs()) >= total
+	})
+	p.signal(syscall.SIGTERM)
+	if st := p.wait(exitTimeout); st.ExitCode() != exitOK {
+		t.Fatalf("exit after SIGTERM = %v, want 0", st)
+	}
+	seen := map[uint64]int{}
+	for _, s := range h.sinkSeqs() {
+		seen[s]++
+	}
+	for s := uint64(1); s <= total; s++ {
+		if seen[s] != 1 {
+			t.Errorf("seq %d written %d times, want once", s, seen[s])
+		}
+	}
+	if len(seen) != total {
+		t.Errorf("the file holds %d distinct seqs, want %d", len(seen), total)
+	}
+}

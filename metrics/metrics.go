@@ -102,13 +102,14 @@ type Metrics struct {
 	SinkLatency      *prometheus.HistogramVec
 	SinkReconnects   *prometheus.CounterVec // stream, sink (nats: the sink's own connection)
 
-	ClusterAcquired       prometheus.Counter // leases taken
-	ClusterLost           prometheus.Counter // leases lost: renewal refused or self-fenced
-	ClusterHandovers      prometheus.Counter // leases released to rebalance
-	ClusterOwned          prometheus.Gauge   // streams this instance runs
-	ClusterLive           prometheus.Gauge   // live instances seen
-	ClusterNATSReconnects prometheus.Counter
-	SinkHealthy           *prometheus.GaugeVec // stream, sink: 0 while failing for longer than unhealthy_after
+	ClusterAcquired          prometheus.Counter // leases taken
+	ClusterLost              prometheus.Counter // leases lost: renewal refused or self-fenced
+	ClusterHandovers         prometheus.Counter // leases released to rebalance
+	ClusterHandoversDeferred prometheus.Counter // handovers put off: the stop left events no checkpoint covers
+	ClusterOwned             prometheus.Gauge   // streams this instance runs
+	ClusterLive              prometheus.Gauge   // live instances seen
+	ClusterNATSReconnects    prometheus.Counter
+	SinkHealthy              *prometheus.GaugeVec // stream, sink: 0 while failing for longer than unhealthy_after
 
 	StreamReady  *prometheus.GaugeVec // stream: 1 while delivering (what /readyz checks)
 	BuildInfo    *prometheus.GaugeVec // version, revision, goversion: always 1
@@ -200,6 +201,7 @@ func New() *Metrics {
 	m.ClusterAcquired = one("cluster_lease_acquisitions_total", "Stream leases this instance took.")
 	m.ClusterLost = one("cluster_lease_losses_total", "Stream leases lost: renewal refused or stopped before expiry (self-fenced).")
 	m.ClusterHandovers = one("cluster_handovers_total", "Stream leases released to rebalance.")
+	m.ClusterHandoversDeferred = one("cluster_handovers_deferred_total", "Handovers put off because the stream stopped with routed events no saved checkpoint covers.")
 	m.ClusterOwned = oneGauge("cluster_owned_streams", "Streams this instance runs in cluster mode.")
 	m.ClusterLive = oneGauge("cluster_live_instances", "Live instances this instance sees.")
 	m.ClusterNATSReconnects = one("cluster_nats_reconnects_total", "Reconnects of the cluster's NATS connection.")

@@ -681,3 +681,37 @@ func (h *harness) heldBack() (before runtime.MemStats, last uint64) {
 	})
 	return before, last
 }
+
+// TestFirstEventsPredecessorSavedAtOnce: a stream that starts without a checkpoint saves the
+// first routed event's predecessor (seq 1 → "0") at once, while its only sink has finished
+// nothing, so a crash before the first regular checkpoint resumes from the first event
+// rather than subscribing for live events only. Later checkpoints move on as usual.
+func TestFirstEventsPredecessorSavedAtOnce(t *testing.T) {
+	h := newHarness(t, upstream.Options{})
+	release := make(chan struct{})
+	hook := newStallingWebhook(t, release)
+	cfg := h.config(`
+  [stream.cursor]
+  field = "seq"
+  checkpoint_interval = "50ms"
+
+[[sink]]
+name = "slow"
+kind = "webhook"
+url = "` + hook.URL + `"
+`)
+	cfg.Streams[0].Routes[0].Sinks = []string{"slow"}
+	h.startStream(cfg, "s1")
+	h.connected()
+	publish(h.up, 5)
+	actortest.Eventually(t, "the webhook holding the first event", func() bool { return hook.Received() >= 1 })
+	actortest.Eventually(t, "the cursor file holding 0", func() bool {
+		b, err := os.ReadFile(h.path("s1.cursor"))
+		return err == nil && strings.TrimSpace(string(b)) == "0"
+	})
+	close(release)
+	actortest.Eventually(t, "the checkpoint at 5 once the webhook answers", func() bool {
+		b, err := os.ReadFile(h.path("s1.cursor"))
+		return err == nil && strings.TrimSpace(string(b)) == "5"
+	})
+}
