@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -702,6 +703,9 @@ url = "` + hook.URL + `"
 `)
 	cfg.Streams[0].Routes[0].Sinks = []string{"slow"}
 	h.startStream(cfg, "s1")
+	var once sync.Once
+	answer := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(answer) // before the stream stops (cleanups run last-in first-out)
 	h.connected()
 	publish(h.up, 5)
 	actortest.Eventually(t, "the webhook holding the first event", func() bool { return hook.Received() >= 1 })
@@ -709,7 +713,7 @@ url = "` + hook.URL + `"
 		b, err := os.ReadFile(h.path("s1.cursor"))
 		return err == nil && strings.TrimSpace(string(b)) == "0"
 	})
-	close(release)
+	answer()
 	actortest.Eventually(t, "the checkpoint at 5 once the webhook answers", func() bool {
 		b, err := os.ReadFile(h.path("s1.cursor"))
 		return err == nil && strings.TrimSpace(string(b)) == "5"
