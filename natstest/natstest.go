@@ -4,6 +4,7 @@ package natstest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -37,6 +38,10 @@ type Options struct {
 	Token string
 	// NKeys, when set, are the public keys of the only users the server accepts.
 	NKeys []string
+	// Operator, when set, is the only authentication the server accepts: JWTs (see NewOperator).
+	Operator *Operator
+	// TLS, when set, is the server's TLS configuration; clients must then use TLS.
+	TLS *tls.Config
 }
 
 // Run starts a server and waits until it accepts connections.
@@ -57,6 +62,14 @@ func Run(o Options) (*Server, error) {
 	opts.Authorization = o.Token
 	for _, k := range o.NKeys {
 		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: k})
+	}
+	if o.Operator != nil {
+		if err := o.Operator.apply(opts); err != nil {
+			return nil, err
+		}
+	}
+	if o.TLS != nil {
+		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, o.TLS, 5
 	}
 	if o.ClusterName != "" {
 		opts.Cluster = server.ClusterOpts{Name: o.ClusterName, Host: "127.0.0.1", Port: o.ClusterPort}

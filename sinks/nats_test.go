@@ -2,6 +2,11 @@ package sinks
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -226,5 +231,116 @@ func TestJetStreamNKeyAuth(t *testing.T) {
 	err = newSink(bad).Write(context.Background(), ev)
 	if err == nil || strings.Contains(err.Error(), string(seed[12:20])) {
 		t.Fatalf("write with a bad seed file: %v, want an error without its content", err)
+	}
+}
+
+// jsWriter builds a JetStream sink on url for stream T; adjust sets what the test is about.
+func jsWriter(t *testing.T, url string, adjust func(*config.SinkConfig)) Sink {
+	t.Helper()
+	cfg := config.DefaultSinkConfig()
+	cfg.Name, cfg.Kind, cfg.URLs, cfg.CreateStream, cfg.JetStream = "js", KindNATS, []string{url}, true, "T"
+	cfg.Timeout = config.Duration{Duration: 10 * time.Second}
+	adjust(&cfg)
+	s, err := New(cfg, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// TestJetStreamCredsAuth: a server in operator (JWT) mode lets in the sink that has the
+// user's credentials file, and only it; the file's secrets stay out of the errors.
+func TestJetStreamCredsAuth(t *testing.T) {
+	op, err := natstest.NewOperator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := natstest.Run(natstest.Options{Dir: t.TempDir(), Operator: op})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Stop)
+	creds := filepath.Join(t.TempDir(), "user.creds")
+	if err := os.WriteFile(creds, op.Creds, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ev := []messages.Event{{Stream: "s1", Type: "t", Cursor: "1", Line: []byte(`{}`)}}
+	err = jsWriter(t, ns.URL(), func(*config.SinkConfig) {}).Write(context.Background(), ev)
+	if err == nil {
+		t.Fatal("a sink without credentials was let in; the test would prove nothing")
+	}
+	if err := jsWriter(t, ns.URL(), func(c *config.SinkConfig) { c.CredsFile = creds }).Write(context.Background(), ev); err != nil {
+		t.Fatalf("write with the credentials file: %v", err)
+	}
+	_, js := natstest.JetStream(t, ns.URL(), nats.UserCredentials(creds))
+	st, err := js.Stream(context.Background(), "T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Fatalf("stream T holds %d messages, want 1", info.State.Msgs)
+	}
+	// A credentials file of the wrong account: refused, and the error names neither key.
+	other, err := natstest.NewOperator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := filepath.Join(t.TempDir(), "other.creds")
+	if err := os.WriteFile(wrong, other.Creds, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = jsWriter(t, ns.URL(), func(c *config.SinkConfig) { c.CredsFile = wrong }).Write(context.Background(), ev)
+	if err == nil {
+		t.Fatal("credentials of another operator were accepted")
+	}
+	if strings.Contains(err.Error(), "SUA") || strings.Contains(err.Error(), "eyJ") {
+		t.Errorf("the error shows part of the credentials: %v", err)
+	}
+}
+
+// TestJetStreamOverTLS: a server that requires TLS takes events from a sink that trusts its
+// CA (tls.ca_file), and a sink without that CA fails with a certificate error.
+func TestJetStreamOverTLS(t *testing.T) {
+	// httptest's TLS server brings a certificate for 127.0.0.1 and its key; NATS uses them.
+	hs := httptest.NewUnstartedServer(http.NotFoundHandler())
+	hs.StartTLS()
+	serverTLS := hs.TLS.Clone()
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: hs.Certificate().Raw})
+	hs.Close()
+	ns, err := natstest.Run(natstest.Options{Dir: t.TempDir(), TLS: serverTLS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Stop)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ev := []messages.Event{{Stream: "s1", Type: "t", Cursor: "1", Line: []byte(`{}`)}}
+	err = jsWriter(t, ns.URL(), func(*config.SinkConfig) {}).Write(context.Background(), ev)
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("without the CA: err = %v, want a certificate error", err)
+	}
+	if err := jsWriter(t, ns.URL(), func(c *config.SinkConfig) { c.TLS.CAFile = ca }).Write(context.Background(), ev); err != nil {
+		t.Fatalf("write with the CA: %v", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	_, js := natstest.JetStream(t, ns.URL(), nats.Secure(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	st, err := js.Stream(context.Background(), "T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Fatalf("stream T holds %d messages, want 1", info.State.Msgs)
 	}
 }
