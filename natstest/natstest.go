@@ -4,7 +4,6 @@ package natstest
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -40,8 +39,6 @@ type Options struct {
 	NKeys []string
 	// Operator, when set, is the only authentication the server accepts: JWTs (see NewOperator).
 	Operator *Operator
-	// TLS, when set, is the server's TLS configuration; clients must then use TLS.
-	TLS *tls.Config
 }
 
 // Run starts a server and waits until it accepts connections.
@@ -67,9 +64,6 @@ func Run(o Options) (*Server, error) {
 		if err := o.Operator.apply(opts); err != nil {
 			return nil, err
 		}
-	}
-	if o.TLS != nil {
-		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, o.TLS, 5
 	}
 	if o.ClusterName != "" {
 		opts.Cluster = server.ClusterOpts{Name: o.ClusterName, Host: "127.0.0.1", Port: o.ClusterPort}

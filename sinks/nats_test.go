@@ -2,11 +2,6 @@ package sinks
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -300,47 +295,5 @@ func TestJetStreamCredsAuth(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "SUA") || strings.Contains(err.Error(), "eyJ") {
 		t.Errorf("the error shows part of the credentials: %v", err)
-	}
-}
-
-// TestJetStreamOverTLS: a server that requires TLS takes events from a sink that trusts its
-// CA (tls.ca_file), and a sink without that CA fails with a certificate error.
-func TestJetStreamOverTLS(t *testing.T) {
-	// httptest's TLS server brings a certificate for 127.0.0.1 and its key; NATS uses them.
-	hs := httptest.NewUnstartedServer(http.NotFoundHandler())
-	hs.StartTLS()
-	serverTLS := hs.TLS.Clone()
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: hs.Certificate().Raw})
-	hs.Close()
-	ns, err := natstest.Run(natstest.Options{Dir: t.TempDir(), TLS: serverTLS})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Stop)
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, caPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ev := []messages.Event{{Stream: "s1", Type: "t", Cursor: "1", Line: []byte(`{}`)}}
-	err = jsWriter(t, ns.URL(), func(*config.SinkConfig) {}).Write(context.Background(), ev)
-	if err == nil || !strings.Contains(err.Error(), "certificate") {
-		t.Fatalf("without the CA: err = %v, want a certificate error", err)
-	}
-	if err := jsWriter(t, ns.URL(), func(c *config.SinkConfig) { c.TLS.CAFile = ca }).Write(context.Background(), ev); err != nil {
-		t.Fatalf("write with the CA: %v", err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	_, js := natstest.JetStream(t, ns.URL(), nats.Secure(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
-	st, err := js.Stream(context.Background(), "T")
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State.Msgs != 1 {
-		t.Fatalf("stream T holds %d messages, want 1", info.State.Msgs)
 	}
 }
