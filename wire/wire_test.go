@@ -264,7 +264,9 @@ func mutate(rnd *rand.Rand, b []byte) []byte {
 
 func FuzzParseFrame(f *testing.F) {
 	for _, s := range []string{`{"type":"x","seq":1}`, `{"a":[{"type":1}],"type":"y"}`, `[]`, `{"type":"\u0000"}`, `{`,
-		`{"type":"a","type":{"b":[]}}`, `{"type":"\ud83d\ude00","seq":-0}`, "{\"type\":\"\xff\",\"seq\":1e5}", `[[[[{}]]]]`} {
+		`{"type":"a","type":{"b":[]}}`, `{"type":"\ud83d\ude00","seq":-0}`, "{\"type\":\"\xff\",\"seq\":1e5}", `[[[[{}]]]]`,
+		`{"type":"` + strings.Repeat("a", 40) + `\"` + strings.Repeat("b", 20) + `\\","seq":7}`, // long strings: skipLong
+		"{\"type\":\"" + strings.Repeat("c", 50) + "\x01\"}", `{"type":"` + strings.Repeat("d", 45)} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -468,5 +470,25 @@ func TestParseFrameTypesInterns(t *testing.T) {
 	}
 	if held > maxTypeLen*maxTypes {
 		t.Errorf("the table holds %d bytes of names after three 1 MiB types, want at most %d", held, maxTypeLen*maxTypes)
+	}
+}
+
+// TestLongStringsAgreeWithJSONValid puts each kind of special byte at every position of
+// string bodies long enough for the fast paths of scanString (8 bytes at a time, then
+// skipLong), and checks that ParseFrame accepts exactly what json.Valid accepts.
+func TestLongStringsAgreeWithJSONValid(t *testing.T) {
+	specials := []string{`"`, `\\`, `\"`, `\u00e9`, `\x`, "\x00", "\x1f", "\n", "\x7f", "\xc3\xa9", "\xff"}
+	for n := 1; n <= 90; n++ {
+		for pos := 0; pos <= n; pos++ {
+			for _, sp := range specials {
+				body := strings.Repeat("x", pos) + sp + strings.Repeat("y", n-pos)
+				for _, frame := range []string{`{"type":"` + body + `"}`, `{"type":"t","v":"` + body + `"}`, `{"type":"` + body} {
+					got := ParseFrame([]byte(frame), "seq")
+					if (got.Invalid == messages.InvalidJSON) == json.Valid([]byte(frame)) {
+						t.Fatalf("ParseFrame(%q) = %+v, json.Valid = %v", frame, got, json.Valid([]byte(frame)))
+					}
+				}
+			}
+		}
 	}
 }
