@@ -4,6 +4,7 @@ package natstest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -39,6 +40,8 @@ type Options struct {
 	NKeys []string
 	// Operator, when set, is the only authentication the server accepts: JWTs (see NewOperator).
 	Operator *Operator
+	// TLS, when set, makes the server require TLS on client connections with this config.
+	TLS *tls.Config
 }
 
 // Run starts a server and waits until it accepts connections.
@@ -57,6 +60,9 @@ func Run(o Options) (*Server, error) {
 	opts := &server.Options{ServerName: name, Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: o.Dir,
 		NoLog: true, NoSigs: true, DisableJetStreamBanner: true}
 	opts.Authorization = o.Token
+	if o.TLS != nil {
+		opts.TLSConfig, opts.TLS, opts.TLSTimeout = o.TLS, true, 5
+	}
 	for _, k := range o.NKeys {
 		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: k})
 	}
@@ -196,9 +202,10 @@ type Msg struct {
 	Data    []byte
 }
 
-// Count is how many messages stream holds; 0 when it does not exist yet.
-func Count(ctx context.Context, url, stream string) (uint64, error) {
-	nc, err := nats.Connect(url, nats.Name("natstest"))
+// Count is how many messages stream holds; 0 when it does not exist yet. opts are added to
+// the connection (credentials, TLS).
+func Count(ctx context.Context, url, stream string, opts ...nats.Option) (uint64, error) {
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("natstest")}, opts...)...)
 	if err != nil {
 		return 0, err
 	}

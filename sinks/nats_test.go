@@ -2,6 +2,11 @@ package sinks
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -295,5 +300,45 @@ func TestJetStreamCredsAuth(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "SUA") || strings.Contains(err.Error(), "eyJ") {
 		t.Errorf("the error shows part of the credentials: %v", err)
+	}
+}
+
+// TestJetStreamTLS: against a server that requires TLS with a certificate only the
+// configured ca_file vouches for, the sink publishes; without ca_file the handshake is
+// refused for an unknown authority.
+func TestJetStreamTLS(t *testing.T) {
+	certSrv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	certSrv.StartTLS() // only for its loopback certificate and key
+	certs, caDER := certSrv.TLS.Certificates, certSrv.Certificate().Raw
+	certSrv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := natstest.Run(natstest.Options{Dir: t.TempDir(), TLS: &tls.Config{Certificates: certs, MinVersion: tls.VersionTLS12}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Stop)
+	if !strings.HasPrefix(ns.URL(), "tls://") {
+		t.Fatalf("server URL %s: TLS not required; the test would prove nothing", ns.URL())
+	}
+	ev := []messages.Event{{Stream: "s1", Type: "t", Cursor: "1", Line: []byte(`{}`)}}
+	err = jsWriter(t, ns.URL(), func(*config.SinkConfig) {}).Write(context.Background(), ev)
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("write without ca_file: %v, want a certificate error", err)
+	}
+	if err := jsWriter(t, ns.URL(), func(c *config.SinkConfig) { c.TLS.CAFile = ca }).Write(context.Background(), ev); err != nil {
+		t.Fatalf("write with ca_file: %v", err)
+	}
+	pool := x509.NewCertPool()
+	cert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.AddCert(cert)
+	n, err := natstest.Count(context.Background(), ns.URL(), "T", nats.Secure(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	if err != nil || n != 1 {
+		t.Fatalf("stream T holds %d messages (%v), want 1", n, err)
 	}
 }
