@@ -139,6 +139,7 @@ type lease struct {
 	notBefore time.Time // no handover before (set when one was deferred)
 	deferrals int       // handovers deferred in a row
 	fence     Timer
+	reread    Timer // the next try of a failed checkpoint read; nil when none
 }
 
 type (
@@ -271,6 +272,7 @@ func (c *Cluster) Receive(ctx actor.Context) {
 		c.cursorFetched(msg)
 	case *cursorRetry:
 		if l := c.held[msg.stream]; l != nil && l.epoch == msg.epoch && l.loading && !l.releasing {
+			l.reread = nil
 			c.fetchCursor(msg.stream, l)
 		}
 	case *messages.ClusterStreams:
@@ -695,7 +697,7 @@ func (c *Cluster) cursorFetched(msg *cursorFetched) {
 	if msg.err != nil {
 		c.log.Warn().Err(msg.err).Str("stream", msg.stream).Dur("retry_in", c.scanEvery).Msg("cursor read; stream not started")
 		self, root, stream, epoch := c.self, c.root, msg.stream, l.epoch
-		c.env.Clock.AfterFunc(c.scanEvery, func() { root.Send(self, &cursorRetry{stream: stream, epoch: epoch}) })
+		l.reread = c.env.Clock.AfterFunc(c.scanEvery, func() { root.Send(self, &cursorRetry{stream: stream, epoch: epoch}) })
 		return
 	}
 	l.loading = false
@@ -731,8 +733,12 @@ func (c *Cluster) lose(stream, reason string) {
 }
 
 func (c *Cluster) dropHeld(stream string) {
-	if l := c.held[stream]; l != nil && l.fence != nil {
-		l.fence.Stop()
+	if l := c.held[stream]; l != nil {
+		for _, t := range []Timer{l.fence, l.reread} {
+			if t != nil {
+				t.Stop()
+			}
+		}
 	}
 	delete(c.held, stream)
 	if o, ok := c.owners[stream]; ok && o.Owner == c.instance {
@@ -838,9 +844,11 @@ func (c *Cluster) teardown() {
 			t.Stop()
 		}
 	}
-	for name := range c.held {
-		if l := c.held[name]; l.fence != nil {
-			l.fence.Stop()
+	for _, l := range c.held {
+		for _, t := range []Timer{l.fence, l.reread} {
+			if t != nil {
+				t.Stop()
+			}
 		}
 	}
 	if c.kv != nil {
