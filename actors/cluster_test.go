@@ -434,3 +434,61 @@ func TestClusterKeepsAStreamWithoutCheckpoint(t *testing.T) {
 		stepBoth(t, probe, clock, a, b)
 	}
 }
+
+// TestClusterRunsAStreamOnlyOnceItsCheckpointIsRead: a lease taken while the checkpoint
+// cannot be read (here the cursors bucket's stream is gone) does not start the stream, which
+// would then subscribe with no cursor; the read is tried again every scan, and the stream
+// runs from the checkpoint once it can be read.
+func TestClusterRunsAStreamOnlyOnceItsCheckpointIsRead(t *testing.T) {
+	ns := natstest.Start(t)
+	_, js := natstest.JetStream(t, ns.URL())
+	ctx := context.Background()
+	leases, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "holdfast_leases", Description: "holdfast stream leases",
+		History: 1, TTL: testTTL, Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sixStreams { // held by another instance until the test lets go
+		if _, err := leases.Create(ctx, "stream."+s, []byte(`{"instance":"x"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sys, probe := actortest.NewSystem(t)
+	clock := actortest.NewClock(time.Unix(0, 0))
+	a, ma := startMember(t, sys, clock, ns.URL(), "a", probe.PID)
+	scanned(t, probe, clock, "a")
+	if err := js.DeleteStream(ctx, "KV_holdfast_cursors"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sixStreams {
+		if err := leases.Delete(ctx, "stream."+s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Advance(time.Second)
+	actortest.Eventually(t, "a holds all six leases", func() bool {
+		return testutilValue(ma, "holdfast_cluster_lease_acquisitions_total") == 6
+	})
+	for range 2 { // reads fail at once (no such stream) and are tried again every scan
+		clock.Advance(time.Second)
+		scanned(t, probe, clock, "a")
+		if got := a.Running(); len(got) != 0 {
+			t.Fatalf("a runs %v while their checkpoints cannot be read", got)
+		}
+	}
+	cursors, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "holdfast_cursors", History: 1, Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cursors.PutString(ctx, "s1", "41"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	actortest.Eventually(t, "a runs all six once the reads succeed", func() bool { return len(a.Running()) == 6 })
+	if v, err := a.cursors.Load("s1"); v != "41" || err != nil {
+		t.Errorf("s1 runs from %q (%v), want 41", v, err)
+	}
+	if v, err := a.cursors.Load("s2"); v != "" || err != nil {
+		t.Errorf("s2 runs from %q (%v), want no cursor", v, err)
+	}
+}
