@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -93,6 +94,14 @@ func DefaultInstance() string {
 // only once its checkpoint was read from the cursors bucket's stream leader; a failed read
 // is retried every scan while the lease is held.
 //
+// A graceful stop hands the leases over at once instead of letting them expire: once the
+// root has stopped every stream it runs, it asks (ReleaseLeases); from then on nothing is
+// taken, run or handed over, and each stopped stream's lease is deleted on its revision,
+// under the same rule as a handover: only when the stream's final checkpoint covers every
+// event it routed (a stream that routed none is released freely). A lease that fails the
+// rule, or whose stream has not finished stopping, expires as after a crash and the next
+// owner resumes from the last checkpoint. Then the member key goes, then the connection.
+//
 // Blocking NATS calls run in goroutines the actor owns, one round at a time; their results
 // come back as messages carrying the connection generation.
 type Cluster struct {
@@ -125,6 +134,20 @@ type Cluster struct {
 	memberAt time.Time       // when the last member write that succeeded was sent
 	state    messages.ClusterState
 	owners   map[string]messages.StreamOwner // from the last scan
+
+	closing    bool         // a graceful stop: no scan, take, run or handover any more
+	release    *stopRelease // the release the root asked for at a graceful stop; nil before
+	memberGone bool         // the member key's withdrawal was tried at the graceful stop
+}
+
+// stopRelease is the root's ReleaseLeases while it is under way.
+type stopRelease struct {
+	running map[string]bool // streams whose stop did not finish
+	replyTo *actor.PID
+	ctx     context.Context // bounds every NATS call of the release; a child of Cluster.ctx
+	cancel  context.CancelFunc
+	started bool
+	kept    []string // leases left to expire
 }
 
 // lease is one stream lease this instance holds.
@@ -203,7 +226,19 @@ type (
 		stream string
 		epoch  uint64
 	}
+	releaseJob struct {
+		stream string
+		rev    uint64
+	}
+	stopReleased struct {
+		jobs      []releaseJob
+		errs      []error // per job
+		memberErr error
+	}
 )
+
+// defaultStopRelease bounds the release of a graceful stop when ReleaseLeases gives no time.
+const defaultStopRelease = 2 * time.Second
 
 // leaseValue is what a lease key holds.
 type leaseValue struct {
@@ -243,7 +278,9 @@ func (c *Cluster) Receive(ctx actor.Context) {
 		c.connectFailed(msg)
 	case *clusterRetry:
 		c.retry = nil
-		c.connect()
+		if !c.closing {
+			c.connect()
+		}
 	case *clusterLink:
 		if c.kv != nil {
 			c.state.State = messages.ClusterConnected
@@ -254,8 +291,10 @@ func (c *Cluster) Receive(ctx actor.Context) {
 		}
 	case *clusterTick:
 		c.tick = nil
-		c.startRound()
-		c.armTick()
+		if !c.closing {
+			c.startRound()
+			c.armTick()
+		}
 	case *roundDone:
 		c.roundDone(msg)
 	case *acquireDone:
@@ -271,10 +310,14 @@ func (c *Cluster) Receive(ctx actor.Context) {
 	case *cursorFetched:
 		c.cursorFetched(msg)
 	case *cursorRetry:
-		if l := c.held[msg.stream]; l != nil && l.epoch == msg.epoch && l.loading && !l.releasing {
+		if l := c.held[msg.stream]; l != nil && l.epoch == msg.epoch && l.loading && !l.releasing && !c.closing {
 			l.reread = nil
 			c.fetchCursor(msg.stream, l)
 		}
+	case *messages.ReleaseLeases:
+		c.closeDown(ctx, msg)
+	case *stopReleased:
+		c.stopReleased(msg)
 	case *messages.ClusterStreams:
 		c.cfg.Streams = slices.Clone(msg.Streams)
 		for name := range c.held {
@@ -368,7 +411,7 @@ func bindBuckets(ctx context.Context, nc *nats.Conn, cc ClusterConfig, ttl time.
 }
 
 func (c *Cluster) connected(msg *clusterConnected) {
-	if msg.gen != c.gen || c.ctx.Err() != nil {
+	if msg.gen != c.gen || c.ctx.Err() != nil || c.closing {
 		msg.nc.Close()
 		return
 	}
@@ -549,6 +592,9 @@ func (c *Cluster) roundDone(msg *roundDone) {
 	if msg.memberErr == nil && !msg.memberSentAt.IsZero() {
 		c.memberAt = msg.memberSentAt
 	}
+	if c.closing {
+		return // the renewed revisions are what the release compares against; no plan
+	}
 	if msg.scanErr != nil || msg.memberErr != nil {
 		err := msg.scanErr
 		if err == nil {
@@ -570,9 +616,16 @@ func (c *Cluster) roundDone(msg *roundDone) {
 	c.plan()
 }
 
-// idle runs a scan that fell due while a job was under way.
+// idle runs what waited for the job under way: a graceful stop's release, or a scan that
+// fell due.
 func (c *Cluster) idle() {
-	if !c.busy && c.again {
+	switch {
+	case c.busy:
+	case c.release != nil:
+		if !c.release.started {
+			c.startRelease()
+		}
+	case c.again && !c.closing:
 		c.startRound()
 	}
 }
@@ -660,7 +713,9 @@ func (c *Cluster) acquired(msg *acquireDone) {
 			m.ClusterAcquired.Inc()
 		}
 		c.log.Info().Str("stream", r.stream).Uint64("epoch", r.rev).Msg("lease acquired")
-		c.fetchCursor(r.stream, l)
+		if !c.closing { // taken as the stop began: never run, released with the others
+			c.fetchCursor(r.stream, l)
+		}
 	}
 	c.report()
 }
@@ -691,8 +746,8 @@ func (c *Cluster) fetchCursor(stream string, l *lease) {
 // a scan later: a stream never runs without knowing whether it has a checkpoint.
 func (c *Cluster) cursorFetched(msg *cursorFetched) {
 	l := c.held[msg.stream]
-	if l == nil || l.epoch != msg.epoch || !l.loading || l.releasing || c.ctx.Err() != nil {
-		return // lost, released or handed over meanwhile
+	if l == nil || l.epoch != msg.epoch || !l.loading || l.releasing || c.ctx.Err() != nil || c.closing {
+		return // lost, released or handed over meanwhile, or the instance is stopping
 	}
 	if msg.err != nil {
 		c.log.Warn().Err(msg.err).Str("stream", msg.stream).Dur("retry_in", c.scanEvery).Msg("cursor read; stream not started")
@@ -752,8 +807,8 @@ func (c *Cluster) dropHeld(stream string) {
 func (c *Cluster) streamStopped(stream string) {
 	delete(c.stopping, stream)
 	l := c.held[stream]
-	if l == nil || !l.releasing || l.stopped {
-		return
+	if l == nil || !l.releasing || l.stopped || c.closing {
+		return // at a graceful stop the release decides (closeDown)
 	}
 	if !c.cfg.Cursors.Covered(stream) {
 		c.deferHandover(stream, l)
@@ -836,8 +891,135 @@ func (c *Cluster) report() {
 	}
 }
 
-// teardown stops the timers and goroutines, withdraws the member key (leases expire on their
-// own, after the streams have stopped) and closes the connection.
+// closeDown begins a graceful stop's release (see Cluster): from now on nothing is taken, run
+// or handed over. The leases go once a round or take under way has finished, so that each
+// delete compares against the revision a renewal in that round may have written.
+func (c *Cluster) closeDown(ctx actor.Context, msg *messages.ReleaseLeases) {
+	if c.release != nil {
+		ctx.Respond(&messages.LeasesReleased{}) // asked twice: the first release answers for them
+		return
+	}
+	c.closing = true
+	for _, t := range []*Timer{&c.tick, &c.retry} {
+		if *t != nil {
+			(*t).Stop()
+			*t = nil
+		}
+	}
+	for _, l := range c.held {
+		if l.reread != nil {
+			l.reread.Stop()
+			l.reread = nil
+		}
+	}
+	timeout := msg.Timeout
+	if timeout <= 0 {
+		timeout = defaultStopRelease
+	}
+	rctx, cancel := context.WithTimeout(c.ctx, timeout)
+	c.release = &stopRelease{running: map[string]bool{}, replyTo: ctx.Sender(), ctx: rctx, cancel: cancel}
+	for _, s := range msg.Running {
+		c.release.running[s] = true
+	}
+	c.log.Info().Int("held", len(c.held)).Strs("still_running", msg.Running).Dur("timeout", timeout).Msg("releasing leases at stop")
+	c.idle()
+}
+
+// startRelease deletes, on their revisions and side by side, the leases of the stopped
+// streams whose final checkpoint covers what they routed, then withdraws the member key, in
+// one goroutine bounded by the release's context. The other leases are left to expire.
+func (c *Cluster) startRelease() {
+	r := c.release
+	r.started = true
+	if c.kv == nil { // never connected: no lease, no member key
+		c.finishRelease(&messages.LeasesReleased{})
+		return
+	}
+	var jobs []releaseJob
+	for _, name := range slices.Sorted(maps.Keys(c.held)) {
+		l := c.held[name]
+		why := ""
+		switch {
+		case l.stopped:
+			continue // a handover's delete is under way; it ends on its own
+		case r.running[name]:
+			why = "the stream had not finished stopping"
+		case !c.cfg.Cursors.Covered(name) || !c.cfg.Cursors.HandoverSafe(name):
+			why = "routed events not covered by the final checkpoint; the next owner resumes from the last checkpoint"
+		}
+		if why != "" {
+			r.kept = append(r.kept, name)
+			c.log.Info().Str("stream", name).Str("reason", why).Dur("expires_within", c.ttl).Msg("lease left to expire")
+			continue
+		}
+		l.stopped = true // no renewal, no fence
+		c.cfg.Cursors.Own(name, false)
+		jobs = append(jobs, releaseJob{stream: name, rev: l.rev})
+	}
+	c.memberGone = true
+	kv, self, root, ctx, instance := c.kv, c.self, c.root, r.ctx, c.instance
+	wg := &c.wg
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		res := &stopReleased{jobs: jobs, errs: make([]error, len(jobs))}
+		defer func() {
+			if p := recover(); p != nil {
+				res.memberErr = fmt.Errorf("panic: %v", p)
+			}
+			root.Send(self, res)
+		}()
+		var rw sync.WaitGroup
+		for i, j := range jobs {
+			rw.Add(1)
+			go func() {
+				defer rw.Done()
+				res.errs[i] = kv.Delete(ctx, leaseKeyPrefix+j.stream, jetstream.LastRevision(j.rev))
+			}()
+		}
+		rw.Wait()
+		res.memberErr = kv.Delete(ctx, memberKeyPrefix+instance) // after the leases: they are free for the others first
+	}()
+}
+
+// stopReleased ends a graceful stop's release: a lease whose delete failed expires instead.
+func (c *Cluster) stopReleased(msg *stopReleased) {
+	out := &messages.LeasesReleased{Kept: c.release.kept}
+	for i, j := range msg.jobs {
+		if l := c.held[j.stream]; l != nil && l.rev == j.rev {
+			c.dropHeld(j.stream)
+		}
+		if err := msg.errs[i]; err != nil {
+			c.log.Warn().Err(err).Str("stream", j.stream).Dur("expires_within", c.ttl).Msg("lease release at stop; it expires instead")
+			out.Kept = append(out.Kept, j.stream)
+			continue
+		}
+		c.log.Info().Str("stream", j.stream).Msg("lease released at stop")
+		out.Released = append(out.Released, j.stream)
+		if m := c.env.Metrics; m != nil {
+			m.ClusterStopReleases.Inc()
+		}
+	}
+	if msg.memberErr != nil {
+		c.log.Warn().Err(msg.memberErr).Msg("member key withdrawal at stop; it expires instead")
+	}
+	c.finishRelease(out)
+}
+
+func (c *Cluster) finishRelease(out *messages.LeasesReleased) {
+	slices.Sort(out.Released)
+	slices.Sort(out.Kept)
+	c.log.Info().Strs("released", out.Released).Strs("kept", out.Kept).Msg("leases released at stop")
+	if c.release.replyTo != nil {
+		c.root.Send(c.release.replyTo, out)
+	}
+	c.release.cancel()
+	c.report()
+}
+
+// teardown stops the timers and goroutines, withdraws the member key unless a graceful
+// stop's release already did (leases not released expire on their own, after the streams
+// have stopped) and closes the connection.
 func (c *Cluster) teardown() {
 	for _, t := range []Timer{c.tick, c.retry} {
 		if t != nil {
@@ -851,13 +1033,16 @@ func (c *Cluster) teardown() {
 			}
 		}
 	}
-	if c.kv != nil {
+	if c.kv != nil && !c.memberGone {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = c.kv.Delete(ctx, memberKeyPrefix+c.instance)
 		cancel()
 	}
 	if c.cancel != nil {
 		c.cancel()
+	}
+	if c.release != nil {
+		c.release.cancel()
 	}
 	c.wg.Wait()
 	if c.nc != nil {

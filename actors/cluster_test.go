@@ -3,6 +3,7 @@ package actors_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -92,8 +93,15 @@ func startMember(t *testing.T, sys *actor.ActorSystem, clock actors.Clock, url, 
 func startMemberWith(t *testing.T, sys *actor.ActorSystem, clock actors.Clock, url, instance string, hooks func(*fakeRoot),
 	status ...*actor.PID) (*fakeRoot, *metrics.Metrics) {
 	t.Helper()
+	return startMemberTTL(t, sys, clock, url, instance, testTTL, hooks, status...)
+}
+
+// startMemberTTL is startMemberWith with lease_ttl ttl.
+func startMemberTTL(t *testing.T, sys *actor.ActorSystem, clock actors.Clock, url, instance string, ttl time.Duration,
+	hooks func(*fakeRoot), status ...*actor.PID) (*fakeRoot, *metrics.Metrics) {
+	t.Helper()
 	cc := config.DefaultClusterConfig()
-	cc.URLs, cc.Instance, cc.LeaseTTL = []string{url}, instance, config.Duration{Duration: testTTL}
+	cc.URLs, cc.Instance, cc.LeaseTTL = []string{url}, instance, config.Duration{Duration: ttl}
 	f := &fakeRoot{running: map[string]bool{}, cursors: actors.NewKVCursors()}
 	if hooks != nil {
 		hooks(f)
@@ -490,5 +498,120 @@ func TestClusterRunsAStreamOnlyOnceItsCheckpointIsRead(t *testing.T) {
 	}
 	if v, err := a.cursors.Load("s2"); v != "" || err != nil {
 		t.Errorf("s2 runs from %q (%v), want no cursor", v, err)
+	}
+}
+
+// TestClusterStopReleasesCoveredLeases: at a graceful stop, once the root has stopped the
+// streams, the Cluster actor deletes the lease of each stopped stream whose final checkpoint
+// covers what it routed (or that routed nothing) and withdraws the member key; a stream
+// whose stop left routed events uncovered, or that had not finished stopping, keeps its
+// lease, which expires. Another instance takes the released streams at its first scan.
+func TestClusterStopReleasesCoveredLeases(t *testing.T) {
+	ns := natstest.Start(t)
+	sys, probe := actortest.NewSystem(t)
+	clock := actortest.NewClock(time.Unix(0, 0))
+	const ttl = time.Minute // on the server's real clock: no lease expires during the test
+	a, ma := startMemberTTL(t, sys, clock, ns.URL(), "a", ttl, func(f *fakeRoot) {
+		f.onRun = func(s string) {
+			if s == "s5" {
+				return // routes nothing
+			}
+			if err := f.cursors.Save(s, "41"); err != nil { // a numeric cursor's first event's predecessor
+				t.Errorf("save %s: %v", s, err)
+			}
+			f.cursors.Routed(s)
+		}
+	}, probe.PID)
+	actortest.Eventually(t, "a runs all six", func() bool { return len(a.Running()) == 6 })
+	scanned(t, probe, clock, "a")
+	kv := leasesKV(t, ns.URL())
+	revs := map[string]uint64{}
+	for _, s := range sixStreams {
+		owner, rev := leaseOf(t, kv, s)
+		if owner != "a" {
+			t.Fatalf("lease %s held by %q, want a", s, owner)
+		}
+		revs[s] = rev
+	}
+	// The root's graceful stop: each stream's cursor actor reports as it stops. s4's drain left
+	// events its checkpoint does not cover; s6 has not finished stopping.
+	for _, s := range []string{"s1", "s2", "s3", "s5"} {
+		a.cursors.Stopped(s, true)
+	}
+	a.cursors.Stopped("s4", false)
+	res, err := sys.Root.RequestFuture(a.cluster, &messages.ReleaseLeases{Running: []string{"s6"}, Timeout: 2 * time.Second},
+		10*time.Second).Result()
+	if err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	got, _ := res.(*messages.LeasesReleased)
+	if got == nil || !slices.Equal(got.Released, []string{"s1", "s2", "s3", "s5"}) || !slices.Equal(got.Kept, []string{"s4", "s6"}) {
+		t.Fatalf("release answered %+v, want released [s1 s2 s3 s5], kept [s4 s6]", res)
+	}
+	for _, s := range sixStreams {
+		owner, rev := leaseOf(t, kv, s)
+		switch s {
+		case "s4", "s6":
+			if owner != "a" || rev != revs[s] {
+				t.Errorf("lease %s: owner %q rev %d, want kept by a at rev %d", s, owner, rev, revs[s])
+			}
+		default:
+			if owner != "" {
+				t.Errorf("lease %s still held by %q after the release", s, owner)
+			}
+		}
+	}
+	if _, err := kv.Get(context.Background(), "member.a"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("member key of a: %v, want it withdrawn", err)
+	}
+	if got := testutilValue(ma, "holdfast_cluster_stop_releases_total"); got != 4 {
+		t.Errorf("stop releases = %v, want 4", got)
+	}
+	if got := testutilValue(ma, "holdfast_cluster_handovers_total"); got != 0 {
+		t.Errorf("handovers = %v, want 0 (a stop is counted apart)", got)
+	}
+	clock.Advance(time.Second) // a scan period: a stopping instance neither scans nor takes
+	if n := len(a.Starts()); n != 6 {
+		t.Errorf("a started %d streams, want only the first six", n)
+	}
+	if err := sys.Root.StopFuture(a.cluster).Wait(); err != nil {
+		t.Fatal(err)
+	}
+
+	b, _ := startMemberTTL(t, sys, clock, ns.URL(), "b", ttl, nil, probe.PID)
+	scanned(t, probe, clock, "b")
+	actortest.Eventually(t, "b runs the four released streams", func() bool {
+		return slices.Equal(b.Running(), []string{"s1", "s2", "s3", "s5"})
+	})
+}
+
+// TestClusterStopReleaseWithoutNATSDoesNotHang: with NATS gone at a graceful stop, the
+// release answers within its timeout, keeping every lease (they expire), and the actor stops.
+func TestClusterStopReleaseWithoutNATSDoesNotHang(t *testing.T) {
+	ns, err := natstest.Run(natstest.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Stop()
+	sys, probe := actortest.NewSystem(t)
+	clock := actortest.NewClock(time.Unix(0, 0))
+	a, ma := startMember(t, sys, clock, ns.URL(), "a", probe.PID)
+	actortest.Eventually(t, "a runs all six", func() bool { return len(a.Running()) == 6 })
+	for _, s := range sixStreams {
+		a.cursors.Stopped(s, true)
+	}
+	ns.Stop()
+	res, err := sys.Root.RequestFuture(a.cluster, &messages.ReleaseLeases{Timeout: time.Second}, 10*time.Second).Result()
+	if err != nil {
+		t.Fatalf("release without NATS: %v", err)
+	}
+	if got, _ := res.(*messages.LeasesReleased); got == nil || len(got.Released) != 0 || !slices.Equal(got.Kept, sixStreams) {
+		t.Errorf("release answered %+v, want every lease kept", res)
+	}
+	if got := testutilValue(ma, "holdfast_cluster_stop_releases_total"); got != 0 {
+		t.Errorf("stop releases = %v, want 0", got)
+	}
+	if err := sys.Root.StopFuture(a.cluster).Wait(); err != nil {
+		t.Fatalf("stop: %v", err)
 	}
 }

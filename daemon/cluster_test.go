@@ -28,6 +28,7 @@ type clusterRig struct {
 	ns   *natstest.Server  // the single server; nil when nc is set
 	nc   *natstest.Cluster // a 3-node cluster (natstest.StartCluster); nil on one server
 	rep  int               // replicas of the sink stream and the KV buckets
+	ttl  time.Duration     // lease_ttl; clusterTTL unless a test sets it before the first instance
 	ups  []*upstream.Server
 	stop chan struct{}
 	done sync.WaitGroup
@@ -35,7 +36,7 @@ type clusterRig struct {
 
 func newClusterRig(t *testing.T) *clusterRig {
 	t.Helper()
-	r := &clusterRig{t: t, ns: natstest.Start(t), rep: 1, stop: make(chan struct{})}
+	r := &clusterRig{t: t, ns: natstest.Start(t), rep: 1, ttl: clusterTTL, stop: make(chan struct{})}
 	for range 6 {
 		r.ups = append(r.ups, upstream.NewTest(t, upstream.Options{}))
 	}
@@ -45,7 +46,7 @@ func newClusterRig(t *testing.T) *clusterRig {
 // newClusterRig3 is newClusterRig on a 3-node JetStream cluster, with replicas = 3.
 func newClusterRig3(t *testing.T) *clusterRig {
 	t.Helper()
-	r := &clusterRig{t: t, nc: natstest.StartCluster(t), rep: 3, stop: make(chan struct{})}
+	r := &clusterRig{t: t, nc: natstest.StartCluster(t), rep: 3, ttl: clusterTTL, stop: make(chan struct{})}
 	for range 6 {
 		r.ups = append(r.ups, upstream.NewTest(t, upstream.Options{}))
 	}
@@ -105,7 +106,7 @@ urls = %s
 lease_ttl = %q
 bucket = "hf"
 replicas = %d
-`, tomlList(natsURLs), r.rep, tomlList(natsURLs), clusterTTL.String(), r.rep)
+`, tomlList(natsURLs), r.rep, tomlList(natsURLs), r.ttl.String(), r.rep)
 	for i, up := range r.ups {
 		b.WriteString(streamDef{name: streamName(i), url: up.URL(), sink: "js",
 			tables: "[stream.cursor]\nfield = \"seq\"\nsubscribe_key = \"since\"\ncheckpoint_interval = \"200ms\""}.String())
@@ -294,6 +295,49 @@ func TestClusterFailoverAfterSIGKILL(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestClusterSIGTERMHandsLeasesOver: a graceful stop (SIGTERM) of one of two instances that
+// run three streams each hands its leases over at once: its streams stop, their final
+// checkpoints are saved, the leases are deleted, and the other instance runs all six long
+// before the leases could have expired (within lease_ttl/2 of the exit; expiry comes at
+// least lease_ttl×2/3 after it, as the stopping instance renews until its streams stopped).
+// JetStream holds every seq of every stream exactly once.
+func TestClusterSIGTERMHandsLeasesOver(t *testing.T) {
+	r := newClusterRig(t)
+	r.ttl = 12 * time.Second
+	ha, pa := r.instance(r.ns.URL())
+	pa.waitFor("a runs all six", func() bool { return len(runningHere(ha)) == 6 })
+	r.publish()
+	hb, pb := r.instance(r.ns.URL())
+	r.waitRunning([]*proc{pa, pb}, []*harness{ha, hb}, 3, 3)
+	awaitEvents(t, r, 50)
+	aStreams := runningHere(ha)
+
+	pa.signal(syscall.SIGTERM)
+	signalled := time.Now()
+	if st := pa.wait(exitTimeout); st.ExitCode() != exitOK {
+		t.Fatalf("a exited with %v after SIGTERM, want %d\n%s", st, exitOK, pa.stderr.String())
+	}
+	exited := time.Now()
+	pb.waitFor("b runs all six", func() bool { return len(runningHere(hb)) == 6 })
+	took := time.Since(exited)
+	t.Logf("a stopped %v after SIGTERM; b runs all six %v after a exited (lease_ttl %v)",
+		exited.Sub(signalled).Round(time.Millisecond), took.Round(time.Millisecond), r.ttl)
+	for _, l := range strings.Split(pa.stderr.String(), "\n") {
+		if strings.Contains(l, "lease") {
+			t.Log(l)
+		}
+	}
+	if n := pa.logged("lease released at stop"); n != len(aStreams) {
+		t.Errorf("a logged %d leases released at stop, want %d (its streams %v)", n, len(aStreams), aStreams)
+	}
+	if took > r.ttl/2 {
+		t.Errorf("b ran all six %v after a exited, want within lease_ttl/2 = %v: the leases were not handed over", took, r.ttl/2)
+	}
+	awaitEvents(t, r, 50)
+	r.stopPublishing()
+	r.exactlyOnce()
 }
 
 // awaitEvents waits until every feed published n more events, so each phase carries traffic.

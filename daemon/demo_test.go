@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -82,6 +83,9 @@ func TestDemoClusterFailsOverExactlyOnce(t *testing.T) {
 	out := p.stdout.String()
 	if !strings.Contains(out, "demo-b: feed-1,feed-2,feed-3,feed-4") {
 		t.Errorf("demo-b never ran all four feeds:\n%s", out)
+	}
+	if m := regexp.MustCompile(`demo-a stopped gracefully: (\d+) leases released`).FindStringSubmatch(out); m == nil || m[1] == "0" {
+		t.Errorf("demo-a released no lease at its graceful stop:\n%s", out)
 	}
 	if !strings.Contains(out, "is in JetStream exactly once") {
 		t.Errorf("no exactly-once verdict:\n%s", out)

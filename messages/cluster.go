@@ -27,6 +27,22 @@ type ClusterStreams struct {
 	Streams []string
 }
 
+// ReleaseLeases is sent (as a request) by the daemon root to the Cluster actor at a graceful
+// stop, once every stream it could stop has stopped: the Cluster actor stops taking and
+// running streams, deletes the lease of each stopped stream whose final checkpoint covers
+// everything it routed (the others expire), withdraws the member key, and answers
+// LeasesReleased. Every NATS call of it finishes within Timeout.
+type ReleaseLeases struct {
+	Running []string // streams whose stop did not finish: their leases are kept
+	Timeout time.Duration
+}
+
+// LeasesReleased answers ReleaseLeases.
+type LeasesReleased struct {
+	Released []string // leases deleted, sorted
+	Kept     []string // leases left to expire, sorted: not covered, still running, or the delete failed
+}
+
 // Cluster states as status names them.
 const (
 	ClusterConnecting   = "connecting"

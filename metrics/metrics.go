@@ -106,6 +106,7 @@ type Metrics struct {
 	ClusterLost              prometheus.Counter // leases lost: renewal refused or self-fenced
 	ClusterHandovers         prometheus.Counter // leases released to rebalance
 	ClusterHandoversDeferred prometheus.Counter // handovers put off: the stop left events no checkpoint covers
+	ClusterStopReleases      prometheus.Counter // leases released at a graceful stop
 	ClusterOwned             prometheus.Gauge   // streams this instance runs
 	ClusterLive              prometheus.Gauge   // live instances seen
 	ClusterNATSReconnects    prometheus.Counter
@@ -202,6 +203,7 @@ func New() *Metrics {
 	m.ClusterLost = one("cluster_lease_losses_total", "Stream leases lost: renewal refused or stopped before expiry (self-fenced).")
 	m.ClusterHandovers = one("cluster_handovers_total", "Stream leases released to rebalance.")
 	m.ClusterHandoversDeferred = one("cluster_handovers_deferred_total", "Handovers put off because the stream stopped with routed events no saved checkpoint covers.")
+	m.ClusterStopReleases = one("cluster_stop_releases_total", "Stream leases released at a graceful stop (the others expire after lease_ttl).")
 	m.ClusterOwned = oneGauge("cluster_owned_streams", "Streams this instance runs in cluster mode.")
 	m.ClusterLive = oneGauge("cluster_live_instances", "Live instances this instance sees.")
 	m.ClusterNATSReconnects = one("cluster_nats_reconnects_total", "Reconnects of the cluster's NATS connection.")

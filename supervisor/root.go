@@ -39,6 +39,7 @@ type Root struct {
 	notReady    map[string]string // stream → what kept it from delivering, as last logged
 
 	stopping map[string]*StreamConfig // streams asked to stop; non-nil: start this config once stopped
+	closing  bool                     // the root is stopping: no stream starts any more
 	cluster  *rootCluster             // nil outside cluster mode
 	reload   *pendingReload           // the reload waiting for streams to stop; nil when none
 	reloads  []*pendingReload         // reloads that arrived meanwhile, applied in order
@@ -88,6 +89,7 @@ func (r *Root) Receive(ctx actor.Context) {
 		r.checkHealth()
 		r.armHealth(ctx)
 	case *actor.Stopping:
+		r.closing = true
 		if r.healthTimer != nil {
 			r.healthTimer.Stop()
 		}
@@ -245,7 +247,7 @@ func (r *Root) stopped(ctx actor.Context, who *actor.PID) {
 	delete(r.status, name)
 	r.env.Metrics.DeleteStream(name)
 	r.clusterStopped(ctx, name)
-	if then != nil {
+	if then != nil && !r.closing { // a restart a reload asked for, unless the root is stopping
 		r.startStream(ctx, *then)
 	}
 	if len(r.stopping) == 0 && r.reload != nil {

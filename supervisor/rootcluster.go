@@ -52,7 +52,7 @@ func (r *Root) clusterMessage(ctx actor.Context, msg any) {
 	}
 	switch msg := msg.(type) {
 	case *messages.RunStream:
-		if _, running := r.streams[msg.Stream]; running {
+		if _, running := r.streams[msg.Stream]; running || r.closing {
 			return
 		}
 		for _, sc := range StreamConfigs(r.cfg.Config, r.cfg.Stdout) {
@@ -117,19 +117,44 @@ func (r *Root) clusterReloaded(ctx actor.Context) {
 	}
 }
 
-// stopClusterStreams stops every stream before the Cluster actor (a sibling) closes the NATS
-// connection their cursors are saved through.
+// stopClusterStreams runs the graceful stop of cluster mode, in this order: every stream
+// stops (sinks drained, final checkpoint attempted); then the Cluster actor releases the
+// leases of the stopped streams whose checkpoint covers what they routed and withdraws the
+// member key; only then is the Cluster actor (a sibling) stopped, which closes the NATS
+// connection the cursors are saved through. It blocks the root's Stopping, and every wait is
+// bounded: a stream's stop by its drain (at most lease_ttl/6 here) and StopFuture's own
+// timeout, the release by clusterRelease(shutdown_timeout) plus a second.
 func (r *Root) stopClusterStreams(ctx actor.Context) {
 	if r.cluster == nil {
 		return
 	}
-	futures := make([]*actor.Future, 0, len(r.streams))
+	futures := make(map[string]*actor.Future, len(r.streams))
 	for name := range r.streams {
-		futures = append(futures, ctx.StopFuture(StreamPID(ctx.Self(), name)))
+		futures[name] = ctx.StopFuture(StreamPID(ctx.Self(), name))
 	}
-	for _, f := range futures {
-		_ = f.Wait() // each times out on its own
+	var running []string
+	for name, f := range futures {
+		if err := f.Wait(); err != nil { // each times out on its own
+			r.log.Warn().Err(err).Str("stream", name).Msg("stream not stopped; its lease is left to expire")
+			running = append(running, name)
+		}
 	}
+	slices.Sort(running)
+	timeout := clusterRelease(r.cfg.Config.Daemon.ShutdownTimeout.Duration)
+	res, err := ctx.RequestFuture(r.cluster.pid, &messages.ReleaseLeases{Running: running, Timeout: timeout},
+		timeout+time.Second).Result()
+	if _, ok := res.(*messages.LeasesReleased); err != nil || !ok {
+		r.log.Warn().Err(err).Msg("lease release at stop not answered; the leases expire")
+	}
+}
+
+// clusterReleaseMax bounds the lease release of a graceful stop.
+const clusterReleaseMax = 2 * time.Second
+
+// clusterRelease is how long a graceful stop may spend releasing leases: a quarter of
+// shutdown_timeout, at most clusterReleaseMax. The streams' drain has at most half of it.
+func clusterRelease(shutdown time.Duration) time.Duration {
+	return min(clusterReleaseMax, shutdown/4)
 }
 
 // clusterSnapshot adds the cluster's state and each local stream's owner to a status.
