@@ -153,7 +153,7 @@ func cmdDemoCluster(ctx context.Context, stdout io.Writer, log zerolog.Logger, r
 		if !aStopped && (elapsed >= stopAfter || ctx.Err() != nil) {
 			aStopped = true
 			a.stop()
-			fmt.Fprintf(stdout, "%5.1fs  demo-a stopped gracefully: %d leases released at once (a feed whose last events were not checkpointed keeps its lease until it expires, within 3s); demo-b takes the feeds over\n",
+			fmt.Fprintf(stdout, "%5.1fs  demo-a stopped gracefully: %d leases released at once (any other expires within 3s); demo-b takes the feeds over\n",
 				elapsed.Seconds(), a.counter("holdfast_cluster_stop_releases_total"))
 		}
 		if ctx.Err() != nil || elapsed >= duration {
