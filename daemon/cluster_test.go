@@ -29,6 +29,7 @@ type clusterRig struct {
 	nc   *natstest.Cluster // a 3-node cluster (natstest.StartCluster); nil on one server
 	rep  int               // replicas of the sink stream and the KV buckets
 	ttl  time.Duration     // lease_ttl; clusterTTL unless a test sets it before the first instance
+	shut time.Duration     // shutdown_timeout; 5s unless a test sets it before the first instance
 	ups  []*upstream.Server
 	stop chan struct{}
 	done sync.WaitGroup
@@ -36,7 +37,7 @@ type clusterRig struct {
 
 func newClusterRig(t *testing.T) *clusterRig {
 	t.Helper()
-	r := &clusterRig{t: t, ns: natstest.Start(t), rep: 1, ttl: clusterTTL, stop: make(chan struct{})}
+	r := &clusterRig{t: t, ns: natstest.Start(t), rep: 1, ttl: clusterTTL, shut: 5 * time.Second, stop: make(chan struct{})}
 	for range 6 {
 		r.ups = append(r.ups, upstream.NewTest(t, upstream.Options{}))
 	}
@@ -46,7 +47,7 @@ func newClusterRig(t *testing.T) *clusterRig {
 // newClusterRig3 is newClusterRig on a 3-node JetStream cluster, with replicas = 3.
 func newClusterRig3(t *testing.T) *clusterRig {
 	t.Helper()
-	r := &clusterRig{t: t, nc: natstest.StartCluster(t), rep: 3, ttl: clusterTTL, stop: make(chan struct{})}
+	r := &clusterRig{t: t, nc: natstest.StartCluster(t), rep: 3, ttl: clusterTTL, shut: 5 * time.Second, stop: make(chan struct{})}
 	for range 6 {
 		r.ups = append(r.ups, upstream.NewTest(t, upstream.Options{}))
 	}
@@ -89,7 +90,7 @@ func (r *clusterRig) names() []string {
 // for a partition test, the NATS URLs (a proxy in front of the same server).
 func (r *clusterRig) config(h *harness, natsURLs []string) string {
 	var b strings.Builder
-	b.WriteString(h.header(5*time.Second, ""))
+	b.WriteString(h.header(r.shut, ""))
 	fmt.Fprintf(&b, `
 [[sink]]
 name = "js"
@@ -340,6 +341,44 @@ func TestClusterSIGTERMHandsLeasesOver(t *testing.T) {
 	r.exactlyOnce()
 }
 
+// TestClusterSIGTERMWithSilentNATSExitsCleanly: an instance whose NATS goes silent just
+// before SIGTERM (connections open, nothing answered, so every request waits for its
+// timeout) still drains and exits 0 within shutdown_timeout (10s here): every NATS call of
+// the stop is bounded, the lease release by at most 2s. Its leases expire instead, the
+// other instance runs all six, and JetStream holds every seq exactly once.
+func TestClusterSIGTERMWithSilentNATSExitsCleanly(t *testing.T) {
+	r := newClusterRig(t)
+	r.shut = 10 * time.Second
+	proxy := newCutProxy(t, strings.TrimPrefix(r.ns.URL(), "nats://"))
+	ha, pa := r.instance(proxy.URL())
+	pa.waitFor("a runs all six", func() bool { return len(runningHere(ha)) == 6 })
+	r.publish()
+	hb, pb := r.instance(r.ns.URL())
+	r.waitRunning([]*proc{pa, pb}, []*harness{ha, hb}, 3, 3)
+	awaitEvents(t, r, 50)
+
+	proxy.Freeze()
+	pa.signal(syscall.SIGTERM)
+	signalled := time.Now()
+	st := pa.wait(exitTimeout)
+	t.Logf("a exited with %v %v after SIGTERM with its NATS silent (shutdown_timeout %v)", st, time.Since(signalled).Round(time.Millisecond), r.shut)
+	for _, l := range strings.Split(pa.stderr.String(), "\n") {
+		if strings.Contains(l, "lease") || strings.Contains(l, "member") || strings.Contains(l, "shut") || strings.Contains(l, "drained") {
+			t.Log(l)
+		}
+	}
+	if st.ExitCode() != exitOK || pa.logged("shutdown timed out") > 0 {
+		t.Errorf("a exited with %v, want %d: the stop outlasted shutdown_timeout", st, exitOK)
+	}
+	if n := pa.logged("lease released at stop"); n != 0 {
+		t.Errorf("a logged %d leases released through a silent NATS", n)
+	}
+	pb.waitFor("b runs all six", func() bool { return len(runningHere(hb)) == 6 })
+	awaitEvents(t, r, 50)
+	r.stopPublishing()
+	r.exactlyOnce()
+}
+
 // awaitEvents waits until every feed published n more events, so each phase carries traffic.
 func awaitEvents(t *testing.T, r *clusterRig, n uint64) {
 	t.Helper()
@@ -376,6 +415,8 @@ type cutProxy struct {
 	target string
 	mu     sync.Mutex
 	cut    bool
+	frozen bool
+	thaw   chan struct{} // closed when the proxy closes: frozen copies give up
 	conns  []net.Conn
 	wg     sync.WaitGroup
 }
@@ -386,7 +427,7 @@ func newCutProxy(t *testing.T, target string) *cutProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &cutProxy{ln: ln, target: target}
+	p := &cutProxy{ln: ln, target: target, thaw: make(chan struct{})}
 	p.wg.Add(1)
 	go p.serve()
 	t.Cleanup(p.close)
@@ -418,9 +459,41 @@ func (p *cutProxy) serve() {
 		p.conns = append(p.conns, up)
 		p.mu.Unlock()
 		p.wg.Add(2)
-		go func() { defer p.wg.Done(); _, _ = io.Copy(up, c); _ = up.Close() }()
-		go func() { defer p.wg.Done(); _, _ = io.Copy(c, up); _ = c.Close() }()
+		go func() { defer p.wg.Done(); p.copy(up, c); _ = up.Close() }()
+		go func() { defer p.wg.Done(); p.copy(c, up); _ = c.Close() }()
 	}
+}
+
+// copy forwards src to dst until either fails; once frozen it forwards nothing more and
+// waits for the proxy to close, leaving the connection open.
+func (p *cutProxy) copy(dst io.Writer, src io.Reader) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		p.mu.Lock()
+		frozen := p.frozen
+		p.mu.Unlock()
+		if frozen {
+			<-p.thaw
+			return
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Freeze stops forwarding on every connection without closing any (a peer that went silent:
+// the client still believes it is connected) and black-holes new ones.
+func (p *cutProxy) Freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.frozen, p.cut = true, true
 }
 
 // Cut closes every connection and black-holes new ones.
@@ -436,6 +509,7 @@ func (p *cutProxy) Cut() {
 
 func (p *cutProxy) close() {
 	_ = p.ln.Close()
+	close(p.thaw)
 	p.Cut()
 	p.wg.Wait()
 }

@@ -123,11 +123,12 @@ func (r *Root) clusterReloaded(ctx actor.Context) {
 // member key; only then is the Cluster actor (a sibling) stopped, which closes the NATS
 // connection the cursors are saved through. It blocks the root's Stopping, and every wait is
 // bounded: a stream's stop by its drain (at most lease_ttl/6 here) and StopFuture's own
-// timeout, the release by clusterRelease(shutdown_timeout) plus a second.
+// timeout, the release by clusterRelease plus a second.
 func (r *Root) stopClusterStreams(ctx actor.Context) {
 	if r.cluster == nil {
 		return
 	}
+	began := r.env.Clock.Now()
 	futures := make(map[string]*actor.Future, len(r.streams))
 	for name := range r.streams {
 		futures[name] = ctx.StopFuture(StreamPID(ctx.Self(), name))
@@ -140,7 +141,7 @@ func (r *Root) stopClusterStreams(ctx actor.Context) {
 		}
 	}
 	slices.Sort(running)
-	timeout := clusterRelease(r.cfg.Config.Daemon.ShutdownTimeout.Duration)
+	timeout := clusterRelease(r.cfg.Config.Daemon.ShutdownTimeout.Duration, r.env.Clock.Now().Sub(began))
 	res, err := ctx.RequestFuture(r.cluster.pid, &messages.ReleaseLeases{Running: running, Timeout: timeout},
 		timeout+time.Second).Result()
 	if _, ok := res.(*messages.LeasesReleased); err != nil || !ok {
@@ -148,13 +149,20 @@ func (r *Root) stopClusterStreams(ctx actor.Context) {
 	}
 }
 
-// clusterReleaseMax bounds the lease release of a graceful stop.
-const clusterReleaseMax = 2 * time.Second
+// Bounds of the lease release of a graceful stop.
+const (
+	clusterReleaseMax    = 2 * time.Second
+	clusterReleaseMin    = 50 * time.Millisecond  // below this every delete fails: the leases expire
+	clusterReleaseMargin = 500 * time.Millisecond // left of shutdown_timeout for the rest of the stop
+)
 
-// clusterRelease is how long a graceful stop may spend releasing leases: a quarter of
-// shutdown_timeout, at most clusterReleaseMax. The streams' drain has at most half of it.
-func clusterRelease(shutdown time.Duration) time.Duration {
-	return min(clusterReleaseMax, shutdown/4)
+// clusterRelease is how long a graceful stop may spend releasing leases once its streams
+// took the time stopped to stop: a quarter of shutdown_timeout, at most clusterReleaseMax,
+// and no more than what is left of shutdown_timeout less a margin (a tenth of it, at most
+// clusterReleaseMargin) for closing the connection and exiting.
+func clusterRelease(shutdown, stopped time.Duration) time.Duration {
+	left := shutdown - stopped - min(clusterReleaseMargin, shutdown/10)
+	return max(min(clusterReleaseMax, shutdown/4, left), clusterReleaseMin)
 }
 
 // clusterSnapshot adds the cluster's state and each local stream's owner to a status.
