@@ -657,7 +657,7 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 			}
 			root.Send(router, &messages.FramesReceived{Frames: batch, Bytes: size, Buf: arena})
 			batch, arena = framePool.get(), arenaPool.get() // the sent ones belong to the message
-			size, at = 0, time.Time{}
+			size = 0
 		}
 		h := hookOf(sock)
 		hooked := h != nil
@@ -719,10 +719,7 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 			start := len(arena)
 			arena = append(arena, data...)
 			data = arena[start:len(arena):len(arena)] // capped: nothing appends into its neighbours
-			if at.IsZero() {
-				at = clock.Now() // one clock read per batch: see messages.FramesReceived
-			}
-			fr := messages.FrameReceived{Gen: gen, Data: data, At: at, Via: messages.ViaWebSocket}
+			fr := messages.FrameReceived{Gen: gen, Data: data, Via: messages.ViaWebSocket}
 			if kind == websocket.BinaryMessage {
 				fr.Invalid = messages.InvalidBinary
 			} else {
@@ -755,6 +752,13 @@ func (c *Connection) startReader(ctx actor.Context, wrote *atomic.Uint64) {
 				}
 				fr.Type, fr.Cursor, fr.Invalid, fr.Data, fr.Ack = in.Frame.Type, in.Frame.Cursor, in.Frame.Invalid, in.Data, in.Ack
 			}
+			// One clock read per batch (see messages.FramesReceived), taken with the batch's
+			// first routed frame: a control frame before it (a pong, a reply) must not lend
+			// the event an earlier time.
+			if len(batch) == 0 {
+				at = clock.Now()
+			}
+			fr.At = at
 			batch = append(batch, fr)
 			size += int64(len(fr.Data))
 			if len(batch) >= readBatchMax || len(arena) >= readBatchBytes {

@@ -227,3 +227,46 @@ func TestFramesAroundTheSubscriptionArriveIntact(t *testing.T) {
 		t.Errorf("the feed never saw the subscription: %q", got)
 	}
 }
+
+// TestReceivedAtIsTheEventsOwnRead: a control frame (here a ping the stream answers) read
+// before an event must not lend the event its time. The feed sends the event only after it
+// got the answer, so the event's received_at cannot be earlier than that.
+func TestReceivedAtIsTheEventsOwnRead(t *testing.T) {
+	var sentAt atomic.Int64
+	f := newFeed(t, func(c *feedConn) {
+		if !c.Send(`{"type":"ping","id":1}`) {
+			return
+		}
+		for {
+			s, ok := c.Recv(time.Minute)
+			if !ok {
+				return
+			}
+			if strings.Contains(s, `"pong"`) {
+				break
+			}
+		}
+		sentAt.Store(time.Now().UnixNano())
+		c.Send(`{"type":"tick","seq":1}`)
+		for {
+			if _, ok := c.Recv(time.Minute); !ok {
+				return
+			}
+		}
+	})
+	h := newFeedHarness(t)
+	h.startStream(h.feedConfig(f.URL(), `
+  [[stream.answer]]
+  type = "ping"
+  reply = '{"type":"pong","id":${/id}}'`), "s1")
+	events := h.path("events.jsonl")
+	await(t, "the event in the file", actortest.Timeout, func() bool { return len(lines(t, events)) >= 1 })
+	var at time.Time
+	if err := json.Unmarshal(lines(t, events)[0]["received_at"], &at); err != nil {
+		t.Fatal(err)
+	}
+	if sent := time.Unix(0, sentAt.Load()); at.Before(sent) {
+		t.Errorf("received_at %s is %v before the event was sent (%s): it is the ping's time",
+			at.Format(time.RFC3339Nano), sent.Sub(at), sent.Format(time.RFC3339Nano))
+	}
+}
