@@ -3,12 +3,11 @@ package actors
 import "holdfast/messages"
 
 // Batch slices travel inside messages: frames and the buffer holding their data from the
-// reader to the router, events from the
-// router to each sink, routed events from the router to the cursor. Each slice has exactly
-// one receiver, which copies what it keeps and hands the slice back here when it is done
-// with the message; the sender takes its next slice from here. Allocating them anew for
-// every batch was most of the bytes the hot path allocated, and the collector's work that
-// follows them.
+// reader to the router, events from the router to each sink, routed events from the router
+// to the cursor. Each slice has exactly one receiver, which copies what it keeps and hands
+// the slice back here when it is done with the message; the sender takes its next slice
+// from here. Allocating them anew for every batch was most of the bytes the hot path
+// allocated, and the collector's work that follows them.
 var (
 	framePool  = newBatchPool[messages.FrameReceived](readBatchMax)
 	arenaPool  = newBatchPool[byte](readBatchBytes)
