@@ -677,3 +677,31 @@ func TestClusterFailoverOnThreeNodeNATS(t *testing.T) {
 // that leads the sink stream stops with the instance: the stream and KV groups elect new
 // leaders and the survivor's client reconnects to another node.
 const natsElection = 4 * time.Second
+
+// TestClusterReloadWarnsThatClusterChangesNeedARestart: [cluster] is read at start only. A
+// reload that leaves it alone says nothing about it; one that changes it applies the rest
+// and warns that the cluster settings wait for a restart.
+func TestClusterReloadWarnsThatClusterChangesNeedARestart(t *testing.T) {
+	r := newClusterRig(t)
+	h, p := r.instance()
+	p.waitFor("a runs all six", func() bool { return len(runningHere(h)) == 6 })
+	const warning = "[cluster] changes apply only after a restart"
+	cfg := r.config(h, r.natsURLs())
+	h.write(cfg)
+	p.signal(syscall.SIGHUP)
+	p.waitLog("reload applied", 1)
+	if n := p.logged(warning); n != 0 {
+		t.Fatalf("a reload with [cluster] unchanged logged %q %d times", warning, n)
+	}
+	changed := strings.Replace(cfg, fmt.Sprintf("lease_ttl = %q", r.ttl.String()), `lease_ttl = "17s"`, 1)
+	if changed == cfg {
+		t.Fatal("the test did not change lease_ttl")
+	}
+	h.write(changed)
+	p.signal(syscall.SIGHUP)
+	p.waitLog("reload applied", 2)
+	p.waitLog(warning, 1)
+	if got := len(runningHere(h)); got != 6 {
+		t.Errorf("after the reload this instance runs %d streams, want all 6", got)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -245,6 +246,9 @@ func reload(o daemonOpts, be *backend, n *notify.Notifier, streams *atomic.Point
 	if cfg.Control != o.cfg.Control || cfg.Daemon.StateDir != o.cfg.Daemon.StateDir ||
 		cfg.Daemon.LogFormat != o.cfg.Daemon.LogFormat {
 		o.log.Warn().Msg("[control], state_dir and log_format changes apply only after a restart")
+	}
+	if !reflect.DeepEqual(cfg.Cluster, o.cfg.Cluster) { // the Cluster actor keeps what it started with
+		o.log.Warn().Msg("[cluster] changes apply only after a restart")
 	}
 	res, err := be.sys.Root.RequestFuture(be.root, &messages.Reload{Config: cfg}, 30*time.Second).Result()
 	if err != nil {
