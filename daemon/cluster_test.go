@@ -37,21 +37,36 @@ type clusterRig struct {
 
 func newClusterRig(t *testing.T) *clusterRig {
 	t.Helper()
-	r := &clusterRig{t: t, ns: natstest.Start(t), rep: 1, ttl: clusterTTL, shut: 5 * time.Second, stop: make(chan struct{})}
+	return withFeeds(t, &clusterRig{ns: natstest.Start(t), rep: 1})
+}
+
+// newClusterRig3 is newClusterRig on a 3-node JetStream cluster, with replicas = 3.
+func newClusterRig3(t *testing.T) *clusterRig {
+	t.Helper()
+	return withFeeds(t, &clusterRig{nc: natstest.StartCluster(t), rep: 3})
+}
+
+// withFeeds completes a rig around its NATS: the defaults and six feeds.
+func withFeeds(t *testing.T, r *clusterRig) *clusterRig {
+	r.t, r.ttl, r.shut, r.stop = t, clusterTTL, 5*time.Second, make(chan struct{})
 	for range 6 {
 		r.ups = append(r.ups, upstream.NewTest(t, upstream.Options{}))
 	}
 	return r
 }
 
-// newClusterRig3 is newClusterRig on a 3-node JetStream cluster, with replicas = 3.
-func newClusterRig3(t *testing.T) *clusterRig {
-	t.Helper()
-	r := &clusterRig{t: t, nc: natstest.StartCluster(t), rep: 3, ttl: clusterTTL, shut: 5 * time.Second, stop: make(chan struct{})}
-	for range 6 {
-		r.ups = append(r.ups, upstream.NewTest(t, upstream.Options{}))
-	}
-	return r
+// threeAndThree starts instance a on natsA, lets it take all six streams, starts the
+// publisher, then starts b on natsB and waits until each runs three and events flow. nil
+// URLs: the rig's own.
+func (r *clusterRig) threeAndThree(natsA, natsB []string) (ha *harness, pa *proc, hb *harness, pb *proc) {
+	r.t.Helper()
+	ha, pa = r.instance(natsA...)
+	pa.waitFor("a runs all six", func() bool { return len(runningHere(ha)) == 6 })
+	r.publish()
+	hb, pb = r.instance(natsB...)
+	r.waitRunning([]*proc{pa, pb}, []*harness{ha, hb}, 3, 3)
+	awaitEvents(r.t, r, 50)
+	return ha, pa, hb, pb
 }
 
 // natsURLs are the client URLs every instance is given: all nodes of a cluster.
@@ -267,15 +282,10 @@ func (r *clusterRig) exactlyOnce() {
 // runs all six within lease_ttl + 2s; JetStream holds every seq of every stream once.
 func TestClusterFailoverAfterSIGKILL(t *testing.T) {
 	r := newClusterRig(t)
-	ha, pa := r.instance(r.ns.URL())
-	pa.waitFor("a runs all six", func() bool { return len(runningHere(ha)) == 6 })
-	r.publish()
-	hb, pb := r.instance(r.ns.URL())
-	r.waitRunning([]*proc{pa, pb}, []*harness{ha, hb}, 3, 3)
+	_, pa, hb, pb := r.threeAndThree(nil, nil)
 	if c := clusterView(hb); c == nil || len(c.Live) != 2 || len(c.Streams) != 6 || c.Streams[0].Owner == "" {
 		t.Fatalf("b's cluster status = %+v, want two live instances and an owner per stream", c)
 	}
-	awaitEvents(t, r, 50)
 
 	pa.signal(syscall.SIGKILL)
 	killed := time.Now()
@@ -307,12 +317,7 @@ func TestClusterFailoverAfterSIGKILL(t *testing.T) {
 func TestClusterSIGTERMHandsLeasesOver(t *testing.T) {
 	r := newClusterRig(t)
 	r.ttl = 12 * time.Second
-	ha, pa := r.instance(r.ns.URL())
-	pa.waitFor("a runs all six", func() bool { return len(runningHere(ha)) == 6 })
-	r.publish()
-	hb, pb := r.instance(r.ns.URL())
-	r.waitRunning([]*proc{pa, pb}, []*harness{ha, hb}, 3, 3)
-	awaitEvents(t, r, 50)
+	ha, pa, hb, pb := r.threeAndThree(nil, nil)
 	aStreams := runningHere(ha)
 
 	pa.signal(syscall.SIGTERM)
@@ -350,12 +355,7 @@ func TestClusterSIGTERMWithSilentNATSExitsCleanly(t *testing.T) {
 	r := newClusterRig(t)
 	r.shut = 10 * time.Second
 	proxy := newCutProxy(t, strings.TrimPrefix(r.ns.URL(), "nats://"))
-	ha, pa := r.instance(proxy.URL())
-	pa.waitFor("a runs all six", func() bool { return len(runningHere(ha)) == 6 })
-	r.publish()
-	hb, pb := r.instance(r.ns.URL())
-	r.waitRunning([]*proc{pa, pb}, []*harness{ha, hb}, 3, 3)
-	awaitEvents(t, r, 50)
+	_, pa, hb, pb := r.threeAndThree([]string{proxy.URL()}, nil)
 
 	proxy.Freeze()
 	pa.signal(syscall.SIGTERM)
@@ -392,13 +392,8 @@ func awaitEvents(t *testing.T, r *clusterRig, n uint64) {
 // three streams each; the streams are handed over to 2/2/2 without loss or duplicates.
 func TestClusterRebalancesWhenAThirdJoins(t *testing.T) {
 	r := newClusterRig(t)
-	ha, pa := r.instance(r.ns.URL())
-	pa.waitFor("a runs all six", func() bool { return len(runningHere(ha)) == 6 })
-	r.publish()
-	hb, pb := r.instance(r.ns.URL())
-	r.waitRunning([]*proc{pa, pb}, []*harness{ha, hb}, 3, 3)
-	awaitEvents(t, r, 50)
-	hc, pc := r.instance(r.ns.URL())
+	ha, pa, hb, pb := r.threeAndThree(nil, nil)
+	hc, pc := r.instance()
 	r.waitRunning([]*proc{pa, pb, pc}, []*harness{ha, hb, hc}, 2, 2, 2)
 	awaitEvents(t, r, 50)
 	r.stopPublishing()
@@ -579,12 +574,7 @@ func (w *overlapWatch) stop() time.Duration {
 func TestClusterPartitionedInstanceStopsItsStreams(t *testing.T) {
 	r := newClusterRig(t)
 	proxy := newCutProxy(t, strings.TrimPrefix(r.ns.URL(), "nats://"))
-	ha, pa := r.instance(proxy.URL())
-	pa.waitFor("a runs all six", func() bool { return len(runningHere(ha)) == 6 })
-	r.publish()
-	hb, pb := r.instance(r.ns.URL())
-	r.waitRunning([]*proc{pa, pb}, []*harness{ha, hb}, 3, 3)
-	awaitEvents(t, r, 50)
+	ha, pa, hb, pb := r.threeAndThree([]string{proxy.URL()}, nil)
 	aStreams := runningHere(ha)
 
 	watch := watchOverlaps(r)
@@ -632,12 +622,7 @@ func TestClusterPartitionedInstanceStopsItsStreams(t *testing.T) {
 // handovers (b joining) may come before any event was confirmed: they must not lose any.
 func TestClusterFailoverOnThreeNodeNATS(t *testing.T) {
 	r := newClusterRig3(t)
-	ha, pa := r.instance()
-	pa.waitFor("a runs all six", func() bool { return len(runningHere(ha)) == 6 })
-	r.publish()
-	hb, pb := r.instance()
-	r.waitRunning([]*proc{pa, pb}, []*harness{ha, hb}, 3, 3)
-	awaitEvents(t, r, 50)
+	_, pa, hb, pb := r.threeAndThree(nil, nil)
 
 	victim := r.nc.StreamLeader("EVENTS")
 	if victim < 0 {
