@@ -21,72 +21,79 @@ type Operator struct {
 
 // NewOperator creates the operator, account and user, each with fresh keys.
 func NewOperator() (*Operator, error) {
-	okp, err := nkeys.CreateOperator()
-	if err != nil {
-		return nil, err
-	}
-	opub, err := okp.PublicKey()
+	op, err := newKey(nkeys.CreateOperator)
 	if err != nil {
 		return nil, err
 	}
 	// JetStream needs a system account for its internal subscriptions.
-	skp, err := nkeys.CreateAccount()
+	sys, sysJWT, err := newAccount(op, "SYS", nil)
 	if err != nil {
 		return nil, err
 	}
-	spub, err := skp.PublicKey()
-	if err != nil {
-		return nil, err
-	}
-	sc := jwt.NewAccountClaims(spub)
-	sc.Name = "SYS"
-	sjwt, err := sc.Encode(okp)
-	if err != nil {
-		return nil, fmt.Errorf("system account jwt: %w", err)
-	}
-	oc := jwt.NewOperatorClaims(opub)
+	oc := jwt.NewOperatorClaims(op.pub)
 	oc.Name = "holdfast-test"
-	oc.SystemAccount = spub
-	if _, err := oc.Encode(okp); err != nil { // fills in the issuer
+	oc.SystemAccount = sys.pub
+	if _, err := oc.Encode(op.kp); err != nil { // fills in the issuer
 		return nil, fmt.Errorf("operator jwt: %w", err)
 	}
-	akp, err := nkeys.CreateAccount()
+	acc, accJWT, err := newAccount(op, "holdfast", func(ac *jwt.AccountClaims) {
+		ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: jwt.NoLimit, DiskStorage: jwt.NoLimit,
+			Streams: jwt.NoLimit, Consumer: jwt.NoLimit}
+	})
 	if err != nil {
 		return nil, err
 	}
-	apub, err := akp.PublicKey()
+	user, err := newKey(nkeys.CreateUser)
 	if err != nil {
 		return nil, err
 	}
-	ac := jwt.NewAccountClaims(apub)
-	ac.Name = "holdfast"
-	ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: jwt.NoLimit, DiskStorage: jwt.NoLimit,
-		Streams: jwt.NoLimit, Consumer: jwt.NoLimit}
-	ajwt, err := ac.Encode(okp)
-	if err != nil {
-		return nil, fmt.Errorf("account jwt: %w", err)
-	}
-	ukp, err := nkeys.CreateUser()
-	if err != nil {
-		return nil, err
-	}
-	upub, err := ukp.PublicKey()
-	if err != nil {
-		return nil, err
-	}
-	ujwt, err := jwt.NewUserClaims(upub).Encode(akp)
+	userJWT, err := jwt.NewUserClaims(user.pub).Encode(acc.kp)
 	if err != nil {
 		return nil, fmt.Errorf("user jwt: %w", err)
 	}
-	seed, err := ukp.Seed()
+	seed, err := user.kp.Seed()
 	if err != nil {
 		return nil, err
 	}
-	creds, err := jwt.FormatUserConfig(ujwt, seed)
+	creds, err := jwt.FormatUserConfig(userJWT, seed)
 	if err != nil {
 		return nil, err
 	}
-	return &Operator{Creds: creds, operator: oc, accounts: map[string]string{apub: ajwt, spub: sjwt}, system: spub}, nil
+	return &Operator{Creds: creds, operator: oc, accounts: map[string]string{acc.pub: accJWT, sys.pub: sysJWT},
+		system: sys.pub}, nil
+}
+
+// key is a fresh NKey pair and its public key.
+type key struct {
+	kp  nkeys.KeyPair
+	pub string
+}
+
+func newKey(create func() (nkeys.KeyPair, error)) (key, error) {
+	kp, err := create()
+	if err != nil {
+		return key{}, err
+	}
+	pub, err := kp.PublicKey()
+	return key{kp, pub}, err
+}
+
+// newAccount creates an account signed by op; adjust, when set, fills in its claims.
+func newAccount(op key, name string, adjust func(*jwt.AccountClaims)) (key, string, error) {
+	k, err := newKey(nkeys.CreateAccount)
+	if err != nil {
+		return key{}, "", err
+	}
+	ac := jwt.NewAccountClaims(k.pub)
+	ac.Name = name
+	if adjust != nil {
+		adjust(ac)
+	}
+	token, err := ac.Encode(op.kp)
+	if err != nil {
+		return key{}, "", fmt.Errorf("account %s jwt: %w", name, err)
+	}
+	return k, token, nil
 }
 
 // apply makes opts trust the operator and know its account.
