@@ -45,6 +45,22 @@ func BenchmarkParseFrame(b *testing.B) {
 	}
 }
 
+// BenchmarkParseFrameTypes is ParseFrame as the reader calls it: type names interned and
+// cursors kept in shared blocks, so it allocates nothing per frame.
+func BenchmarkParseFrameTypes(b *testing.B) {
+	for _, n := range sizes {
+		data := frame(n)
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			var types wire.Types
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				wire.ParseFrameTypes(data, "seq", &types)
+			}
+		})
+	}
+}
+
 // BenchmarkJSONValid is encoding/json's validator alone: what ParseFrame cost before it
 // validated in its own single pass, kept as the yardstick for BenchmarkParseFrame.
 func BenchmarkJSONValid(b *testing.B) {

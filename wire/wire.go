@@ -44,6 +44,7 @@ const (
 // ready; it is not safe for concurrent use.
 type Types struct {
 	names  map[string]string
+	last   string // the name returned last: feeds repeat a type far more often than not
 	blocks []byte // cursor texts, appended and never changed; see cursor
 }
 
@@ -78,10 +79,14 @@ func (t *Types) cursor(tok []byte) string {
 
 func (t *Types) name(tok []byte) string {
 	inner := tok[1 : len(tok)-1]
+	if t != nil && string(inner) == t.last { // compared without a hash; no allocation either
+		return t.last // last holds no escape: it came through the test below
+	}
 	if t == nil || len(inner) > maxTypeLen || bytes.IndexByte(inner, '\\') >= 0 {
 		return unquote(tok)
 	}
 	if s, ok := t.names[string(inner)]; ok { // the conversion in a lookup does not allocate
+		t.last = s
 		return s
 	}
 	s := string(inner)
@@ -90,6 +95,7 @@ func (t *Types) name(tok []byte) string {
 	}
 	if len(t.names) < maxTypes {
 		t.names[s] = s
+		t.last = s
 	}
 	return s
 }
@@ -233,13 +239,29 @@ func AppendTime(dst []byte, t time.Time) []byte {
 // AppendEnvelopeStamped is AppendEnvelope with received_at already formatted by AppendTime:
 // frames read together share one time, and formatting it once saves a tenth of the work.
 func AppendEnvelopeStamped(dst []byte, stream, typ, via string, stamp, msg []byte) []byte {
+	return AppendEnvelopeRest(AppendEnvelopeHead(dst, stream, typ, via), stamp, msg)
+}
+
+// AppendEnvelopeHead appends what an envelope starts with, the same for every event of one
+// stream, type and path: `{"stream":…,"type":…,"via":…,"received_at":"`. A caller that
+// keeps it per type appends it and then AppendEnvelopeRest, and escapes no name per event.
+func AppendEnvelopeHead(dst []byte, stream, typ, via string) []byte {
 	dst = append(dst, `{"stream":`...)
 	dst = appendString(dst, stream)
 	dst = append(dst, `,"type":`...)
 	dst = appendString(dst, typ)
 	dst = append(dst, `,"via":`...)
 	dst = appendString(dst, via)
-	dst = append(dst, `,"received_at":"`...)
+	return append(dst, `,"received_at":"`...)
+}
+
+// EnvelopeRestMax is the most AppendEnvelopeRest appends besides stamp and msg.
+const EnvelopeRestMax = len(`","message":}`)
+
+// AppendEnvelopeRest appends the rest of an envelope after its head: the stamp and the
+// message, compacted when it holds a line break so that the event stays on one line. It
+// never appends more than len(stamp)+len(msg)+EnvelopeRestMax bytes.
+func AppendEnvelopeRest(dst []byte, stamp, msg []byte) []byte {
 	dst = append(dst, stamp...)
 	dst = append(dst, `","message":`...)
 	if bytes.IndexByte(msg, '\n') >= 0 || bytes.IndexByte(msg, '\r') >= 0 {
