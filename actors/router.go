@@ -60,12 +60,13 @@ type Router struct {
 	num        numericCursor // what a numeric cursor going back means
 	cursorTold bool          // a Routed with a cursor went to the cursor actor
 	stats      messages.RouterStats
-	reportDue  Timer                         // armed by the first frame after a report; nil when idle
-	gen        uint64                        // generation of the last frame, for Activity
-	lastAt     time.Time                     // arrival time of the last frame
-	counters   map[string]prometheus.Counter // events_in per type, at most maxCachedTypes
-	routed     []messages.EventRouted        // not yet told to the Cursor actor
-	stampAt    time.Time                     // the frame time stamp holds, formatted
+	reportDue  Timer                  // armed by the first frame after a report; nil when idle
+	gen        uint64                 // generation of the last frame, for Activity
+	lastAt     time.Time              // arrival time of the last frame
+	types      map[string]*typeRoute  // per type seen, at most maxCachedTypes
+	last       *typeRoute             // the entry of the last event's type; nil before the first
+	routed     []messages.EventRouted // not yet told to the Cursor actor
+	stampAt    time.Time              // the frame time stamp holds, formatted
 	stamp      []byte
 	outs       []sinkOut           // per sink, the events of the batch being routed
 	buf        *messages.SharedBuf // envelopes are built here, bufferChunk at a time; lines handed out are never written again
@@ -92,7 +93,7 @@ func RouterProps(env Env, cfg RouterConfig, peers Peers) *actor.Props {
 		}
 		r.stats.LastCursor = cfg.InitialCursor
 		return r
-	}, actor.WithMailbox(BudgetedMailbox(cfg.Buffer, peers.Inflight)))
+	}, actor.WithMailbox(BudgetedMailbox(cfg.Buffer, peers.Inflight)), actor.WithDispatcher(hotPath))
 }
 
 func (r *Router) Receive(ctx actor.Context) {
@@ -145,23 +146,21 @@ func (r *Router) route(ctx actor.Context, f *messages.FrameReceived) {
 		}
 		return
 	}
-	sinks, ok := r.cfg.Routes[f.Type]
-	if !ok {
-		sinks = r.cfg.Routes["*"]
-	}
+	t := r.typeRoute(f.Type)
+	sinks := t.sinks
 	r.offset++
 	r.stats.EventsIn++
 	r.stats.LastEventAt = f.At
 	if f.Cursor != "" {
 		r.stats.LastCursor = f.Cursor
 	}
-	r.countEvent(f.Type)
+	t.events.Inc()
 	if len(sinks) > 0 {
 		if !f.At.Equal(r.stampAt) || r.stamp == nil { // frames read together share their time
 			r.stampAt, r.stamp = f.At, wire.AppendTime(r.stamp[:0], f.At)
 		}
 		ev := messages.Event{Stream: r.cfg.Stream, Type: f.Type, Offset: r.offset, Cursor: f.Cursor}
-		r.envelope(&ev, f)
+		r.envelope(&ev, f, t)
 		for _, name := range sinks {
 			r.deliver(name, ev)
 		}
@@ -180,10 +179,11 @@ func (r *Router) route(ctx actor.Context, f *messages.FrameReceived) {
 
 // envelope builds ev's Line for f in the shared buffer being filled, or in a buffer of its
 // own when it is larger than a shared one could hold.
-func (r *Router) envelope(ev *messages.Event, f *messages.FrameReceived) {
-	need := len(f.Data) + 2*envelopeOverhead
+func (r *Router) envelope(ev *messages.Event, f *messages.FrameReceived, t *typeRoute) {
+	head := t.head(r.cfg.Stream, f.Via)
+	need := len(head) + len(r.stamp) + len(f.Data) + wire.EnvelopeRestMax // never less than it takes
 	if need > bufferChunk {
-		ev.Line = wire.AppendEnvelopeStamped(make([]byte, 0, need), r.cfg.Stream, f.Type, f.Via, r.stamp, f.Data)
+		ev.Line = wire.AppendEnvelopeRest(append(make([]byte, 0, need), head...), r.stamp, f.Data)
 		return
 	}
 	if r.buf == nil || cap(r.buf.B)-len(r.buf.B) < need {
@@ -191,33 +191,55 @@ func (r *Router) envelope(ev *messages.Event, f *messages.FrameReceived) {
 		r.buf = newLines()
 	}
 	b := r.buf.B
-	out := wire.AppendEnvelopeStamped(b, r.cfg.Stream, f.Type, f.Via, r.stamp, f.Data)
-	if cap(out) != cap(b) { // it outgrew the buffer after all (escaped names): out is its own
-		ev.Line = out[len(b):]
-		return
-	}
+	out := wire.AppendEnvelopeRest(append(b, head...), r.stamp, f.Data)
 	r.buf.B = out
 	ev.Line, ev.Buf = out[len(b):len(out):len(out)], r.buf // capped: nothing appends into its neighbours
 }
 
-// maxCachedTypes bounds the router's counter cache; an upstream inventing types beyond it
-// is counted through the slower, capped lookup.
+// maxCachedTypes bounds the router's per-type cache; an upstream inventing types beyond it
+// is routed and counted through the slower, capped lookups.
 const maxCachedTypes = metrics.MaxTypesPerStream + 1
 
-// countEvent counts one event by type without a label lookup per event.
-func (r *Router) countEvent(typ string) {
-	m := r.env.Metrics
-	c, ok := r.counters[typ]
-	if !ok {
-		c = m.EventCounter(r.cfg.Stream, typ)
-		if r.counters == nil {
-			r.counters = map[string]prometheus.Counter{}
-		}
-		if len(r.counters) < maxCachedTypes && len(typ) <= metrics.MaxTypeLabel {
-			r.counters[typ] = c // a longer type would pin its whole string here
-		}
+// typeRoute is what the router looks up for every event by its type.
+type typeRoute struct {
+	typ     string
+	sinks   []string           // from the routes, "*" for a type not named there
+	events  prometheus.Counter // events_in for the type
+	via     string             // the path headBuf was built for
+	headBuf []byte             // the envelope's head for typ and via
+}
+
+// head returns the envelope head of t's events that arrived via.
+func (t *typeRoute) head(stream, via string) []byte {
+	if t.headBuf == nil || t.via != via {
+		t.via, t.headBuf = via, wire.AppendEnvelopeHead(nil, stream, t.typ, via)
 	}
-	c.Inc()
+	return t.headBuf
+}
+
+// typeRoute returns the route and counter of typ. Types come interned from the reader and a
+// feed mostly repeats one, so the last type is compared before the map is hashed.
+func (r *Router) typeRoute(typ string) *typeRoute {
+	if r.last != nil && r.last.typ == typ {
+		return r.last
+	}
+	t, ok := r.types[typ]
+	if !ok {
+		sinks, named := r.cfg.Routes[typ]
+		if !named {
+			sinks = r.cfg.Routes["*"]
+		}
+		t = &typeRoute{typ: typ, sinks: sinks, events: r.env.Metrics.EventCounter(r.cfg.Stream, typ)}
+		if r.types == nil {
+			r.types = map[string]*typeRoute{}
+		}
+		if len(r.types) >= maxCachedTypes || len(typ) > metrics.MaxTypeLabel {
+			return t // a longer type would pin its whole string here
+		}
+		r.types[typ] = t
+	}
+	r.last = t
+	return t
 }
 
 // numericCursor is what the Router knows to tell a replay from a reset.
@@ -370,9 +392,6 @@ func (r *Router) reject(ctx actor.Context, f *messages.FrameReceived) {
 		r.deliver(r.cfg.DeadLetter, messages.Event{Stream: r.cfg.Stream, Type: "_rejected", Line: line})
 	}
 }
-
-// envelopeOverhead is about what the envelope adds to a frame (twice it is a safe margin).
-const envelopeOverhead = 160
 
 // sinkOut is what one sink gets from the batch being routed.
 type sinkOut struct {

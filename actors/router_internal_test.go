@@ -1,8 +1,16 @@
 package actors
 
 import (
+	"fmt"
 	"math"
 	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"holdfast/messages"
+	"holdfast/metrics"
+	"holdfast/wire"
 )
 
 func TestJudgeCursor(t *testing.T) {
@@ -59,5 +67,56 @@ func TestGapArithmeticSaturates(t *testing.T) {
 	}
 	if got := addSat(3, 4); got != 7 {
 		t.Errorf("addSat(3, 4) = %d, want 7", got)
+	}
+}
+
+// The router keeps per type what it looks up for every event (sinks, counter, envelope
+// head) and compares the last type before hashing: interleaved types, types past the cache,
+// both paths and a type that needs escaping must each get their own.
+func TestTypeRouteFollowsEveryType(t *testing.T) {
+	m := metrics.New()
+	r := &Router{env: Env{Metrics: m}, cfg: RouterConfig{Stream: "s",
+		Routes: map[string][]string{"a": {"file"}, `q"t`: {"hook"}, "*": {"rest"}}}}
+	r.stamp = wire.AppendTime(nil, time.Unix(0, 0))
+	check := func(typ, via, sink string) {
+		t.Helper()
+		tr := r.typeRoute(typ)
+		if len(tr.sinks) != 1 || tr.sinks[0] != sink {
+			t.Fatalf("type %q routed to %v, want [%s]", typ, tr.sinks, sink)
+		}
+		tr.events.Inc()
+		var ev messages.Event
+		r.envelope(&ev, &messages.FrameReceived{Type: typ, Via: via, Data: []byte(`{"k":1}`)}, tr)
+		want := wire.AppendEnvelope(nil, "s", typ, via, time.Unix(0, 0), []byte(`{"k":1}`))
+		if string(ev.Line) != string(want) {
+			t.Fatalf("envelope of %q via %s:\n got %s\nwant %s", typ, via, ev.Line, want)
+		}
+	}
+	counts := map[string]float64{}
+	for i := range maxCachedTypes + 20 {
+		for _, typ := range []string{"a", "b", `q"t`, "a", fmt.Sprintf("t%d", i)} {
+			via := messages.ViaWebSocket
+			if i%3 == 0 {
+				via = messages.ViaPoll
+			}
+			sink := map[string]string{"a": "file", `q"t`: "hook"}[typ]
+			if sink == "" {
+				sink = "rest"
+			}
+			check(typ, via, sink)
+			counts[typ]++
+		}
+	}
+	if len(r.types) > maxCachedTypes {
+		t.Fatalf("%d types cached, at most %d", len(r.types), maxCachedTypes)
+	}
+	for _, typ := range []string{"a", "b", `q"t`} {
+		var got dto.Metric
+		if err := m.EventCounter("s", typ).Write(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got.GetCounter().GetValue() != counts[typ] {
+			t.Errorf("events_in{type=%q} = %v, want %v", typ, got.GetCounter().GetValue(), counts[typ])
+		}
 	}
 }
