@@ -99,7 +99,7 @@ func CursorProps(env Env, cfg CursorConfig) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &Cursor{log: env.Named(NameCursor).With().Str("stream", cfg.Stream).Logger(), clock: env.Clock, cfg: cfg,
 			seen: cfg.Initial, saved: cfg.Initial, routed: map[string]uint64{}, done: map[string]uint64{}}
-	})
+	}, actor.WithDispatcher(hotPath))
 }
 
 func (c *Cursor) Receive(ctx actor.Context) {

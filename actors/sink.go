@@ -72,7 +72,7 @@ func SinkProps(env Env, cfg config.SinkConfig, stream string, peers Peers, out i
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &Sink{log: env.Named(SinkPrefix+cfg.Name).With().Str("stream", stream).Logger(),
 			env: env, cfg: cfg, stream: stream, peers: peers, out: out, abort: gate.next()}
-	}, actor.WithMailbox(BudgetedMailbox(cfg.Buffer, peers.Inflight, gate)))
+	}, actor.WithMailbox(BudgetedMailbox(cfg.Buffer, peers.Inflight, gate)), actor.WithDispatcher(hotPath))
 }
 
 func (s *Sink) Receive(ctx actor.Context) {
