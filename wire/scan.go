@@ -20,6 +20,82 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
+// skipValue checks the JSON value at b[i] and returns the index just past it. Containers may
+// nest limit levels, this value's own included: json.Valid's limit counts every level from
+// the top. Open containers are kept on a stack that stays off the heap when shallow.
+func skipValue(b []byte, i int, limit int) (int, bool) {
+	var buf [64]byte
+	stack := buf[:0] // open containers, '{' or '['
+	for {
+		// A value starts at i.
+		if i >= len(b) {
+			return i, false
+		}
+		ok := true
+		switch c := b[i]; {
+		case c == '{' || c == '[':
+			if len(stack) == limit { // checked before the empty case: "[]" counts as a level too
+				return i, false
+			}
+			j := skipSpace(b, i+1)
+			if j < len(b) && (c == '{' && b[j] == '}' || c == '[' && b[j] == ']') {
+				i = j + 1
+				break // an empty container is a complete value
+			}
+			stack = append(stack, c)
+			i = j
+			if c == '{' {
+				if _, i, ok = objectKey(b, i); !ok {
+					return i, false
+				}
+			}
+			continue
+		case c == '"':
+			i, ok = scanString(b, i)
+		case c == '-' || '0' <= c && c <= '9':
+			i, ok = scanNumber(b, i)
+		case c == 't':
+			i, ok = literal(b, i, "true")
+		case c == 'f':
+			i, ok = literal(b, i, "false")
+		case c == 'n':
+			i, ok = literal(b, i, "null")
+		default:
+			return i, false
+		}
+		if !ok {
+			return i, false
+		}
+		// A value ended at i. Close containers (each one a value that ends too) until a comma
+		// leads to the next value, or the outermost one closes.
+		for {
+			if len(stack) == 0 {
+				return i, true
+			}
+			i = skipSpace(b, i)
+			if i >= len(b) {
+				return i, false
+			}
+			top := stack[len(stack)-1]
+			if b[i] == ',' {
+				i = skipSpace(b, i+1)
+				if top == '{' {
+					if _, i, ok = objectKey(b, i); !ok {
+						return i, false
+					}
+				}
+				break
+			}
+			if top == '{' && b[i] == '}' || top == '[' && b[i] == ']' {
+				stack = stack[:len(stack)-1]
+				i++
+				continue
+			}
+			return i, false
+		}
+	}
+}
+
 // objectKey reads a member's `"key" :` at b[i] and the space after it. It returns the key's
 // raw contents (escapes as written) and the index where the value starts.
 func objectKey(b []byte, i int) (key []byte, next int, ok bool) {

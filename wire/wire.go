@@ -102,123 +102,83 @@ func (t *Types) name(tok []byte) string {
 
 // ParseFrameTypes is ParseFrame taking type names from types (nil: no interning).
 func ParseFrameTypes(data []byte, cursorField string, types *Types) Frame {
-	var (
-		b                  = data
-		typeTok, cursorTok []byte // last top-level "type" (a string) and cursor (string or number)
-		badType            bool   // some top-level "type" is not a string
-		key                []byte // raw key of the top-level member being read
-		valStart           int    // where the current top-level member's value starts
-		buf                [64]byte
-		stack              = buf[:0] // open containers, '{' or '['; stays off the heap when shallow
-	)
+	b := data
 	invalid := Frame{Invalid: messages.InvalidJSON}
 	i := skipSpace(b, 0)
-	isObject := i < len(b) && b[i] == '{'
-	for {
-		// A value starts at i.
-		if i >= len(b) {
+	if i >= len(b) {
+		return invalid
+	}
+	if b[i] != '{' { // JSON, perhaps, but not an object
+		end, ok := skipValue(b, i, maxDepth)
+		if !ok || skipSpace(b, end) != len(b) {
 			return invalid
 		}
-		if len(stack) == 1 {
-			valStart = i
-		}
-		ok := true
-		switch c := b[i]; {
-		case c == '{' || c == '[':
-			if len(stack) == maxDepth { // checked before the empty case: "[]" counts as a level too
+		return Frame{Invalid: messages.InvalidObject}
+	}
+	// The members of the top-level object, in a loop of their own: strings and numbers, the
+	// usual values, are scanned here; nested values go to skipValue.
+	var (
+		typeTok, cursorTok []byte // last "type" (a string) and cursor (string or number)
+		badType            bool   // some "type" is not a string
+	)
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			key, start, ok := objectKey(b, i)
+			if !ok || start >= len(b) {
 				return invalid
 			}
-			j := skipSpace(b, i+1)
-			if j < len(b) && (c == '{' && b[j] == '}' || c == '[' && b[j] == ']') {
-				i = j + 1
-				break // an empty container is a complete value
+			switch c := b[start]; {
+			case c == '"':
+				i, ok = scanString(b, start)
+			case c == '-' || '0' <= c && c <= '9':
+				i, ok = scanNumber(b, start)
+			default:
+				i, ok = skipValue(b, start, maxDepth-1) // the object itself is one level
 			}
-			stack = append(stack, c)
-			i = j
-			if c == '{' {
-				var k []byte
-				if k, i, ok = objectKey(b, i); !ok {
-					return invalid
-				}
-				if len(stack) == 1 {
-					key = k // nested keys never name a top-level member
-				}
+			if !ok {
+				return invalid
 			}
-			continue
-		case c == '"':
-			i, ok = scanString(b, i)
-		case c == '-' || '0' <= c && c <= '9':
-			i, ok = scanNumber(b, i)
-		case c == 't':
-			i, ok = literal(b, i, "true")
-		case c == 'f':
-			i, ok = literal(b, i, "false")
-		case c == 'n':
-			i, ok = literal(b, i, "null")
-		default:
-			return invalid
-		}
-		if !ok {
-			return invalid
-		}
-		// A value ended at i. Close containers (each one a value that ends too) until a comma
-		// leads to the next value.
-		for {
-			if len(stack) == 1 && isObject { // the value of a top-level member
-				switch val := b[valStart:i]; {
-				case string(key) == "type":
-					if val[0] == '"' {
-						typeTok = val
-					} else {
-						badType = true
-					}
-				case cursorField != "" && string(key) == cursorField:
-					if val[0] == '"' || val[0] == '-' || '0' <= val[0] && val[0] <= '9' {
-						cursorTok = val
-					}
+			switch val := b[start:i]; {
+			case string(key) == "type":
+				if val[0] == '"' {
+					typeTok = val
+				} else {
+					badType = true
+				}
+			case cursorField != "" && string(key) == cursorField:
+				if val[0] == '"' || val[0] == '-' || '0' <= val[0] && val[0] <= '9' {
+					cursorTok = val
 				}
 			}
 			i = skipSpace(b, i)
-			if len(stack) == 0 {
-				switch {
-				case i != len(b):
-					return invalid
-				case !isObject:
-					return Frame{Invalid: messages.InvalidObject}
-				case badType || typeTok == nil:
-					return Frame{Invalid: messages.InvalidType}
-				}
-				f := Frame{Type: types.name(typeTok)}
-				if cursorTok != nil {
-					f.Cursor = types.cursor(cursorTok)
-				}
-				return f
-			}
 			if i >= len(b) {
 				return invalid
 			}
-			top := stack[len(stack)-1]
 			if b[i] == ',' {
 				i = skipSpace(b, i+1)
-				if top == '{' {
-					var k []byte
-					if k, i, ok = objectKey(b, i); !ok {
-						return invalid
-					}
-					if len(stack) == 1 {
-						key = k // nested keys never name a top-level member
-					}
-				}
-				break
-			}
-			if top == '{' && b[i] == '}' || top == '[' && b[i] == ']' {
-				stack = stack[:len(stack)-1]
-				i++
 				continue
 			}
-			return invalid
+			if b[i] != '}' {
+				return invalid
+			}
+			i++
+			break
 		}
 	}
+	switch {
+	case skipSpace(b, i) != len(b):
+		return invalid
+	case badType || typeTok == nil:
+		return Frame{Invalid: messages.InvalidType}
+	}
+	f := Frame{Type: types.name(typeTok)}
+	if cursorTok != nil {
+		f.Cursor = types.cursor(cursorTok)
+	}
+	return f
 }
 
 // AppendEnvelope appends the sink envelope for one event to dst:
