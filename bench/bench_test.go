@@ -152,27 +152,31 @@ func TestFallbackSmoke(t *testing.T) {
 	}
 }
 
-// The Node.js client reads the same feed into the same kind of file. Without node (or
-// without `npm ci` in testdata/node) it is skipped, except in CI, where .ci/run installs both.
+// The Node.js clients read the same feed into the same kind of file. Without node (or
+// without `npm ci` in testdata/node) they are skipped, except in CI, where .ci/run installs both.
 func TestThroughputNodeSmoke(t *testing.T) {
 	const dir = "testdata/node" // the test runs in the package's directory
-	if why := NodeMissing(dir); why != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("node client: %s", why)
-		}
-		t.Skipf("node client: %s", why)
-	}
-	res, err := Throughput(testCtx(t), ThroughputConfig{Target: TargetNode, N: 2000, EventSize: 200,
-		Dir: t.TempDir(), NodeDir: dir, Log: testLog(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%+v", res)
-	if res.Skipped != "" || !res.ClientProcess || res.Lines != 2000 || res.EventsPerSec <= 0 || res.CPUSeconds <= 0 || res.PeakRSSMiB <= 0 {
-		t.Errorf("implausible result %+v", res)
-	}
-	if res.FileBytes != 2000*201 {
-		t.Errorf("file has %d bytes, want %d (2000 frames of 200 B, each with a newline)", res.FileBytes, 2000*201)
+	for _, target := range []string{TargetNode, TargetNodePlain} {
+		t.Run(target, func(t *testing.T) {
+			if why := NodeMissing(dir, target); why != "" {
+				if os.Getenv("CI") == "true" {
+					t.Fatalf("node client: %s", why)
+				}
+				t.Skipf("node client: %s", why)
+			}
+			res, err := Throughput(testCtx(t), ThroughputConfig{Target: target, N: 2000, EventSize: 200,
+				Dir: t.TempDir(), NodeDir: dir, Log: testLog(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%+v", res)
+			if res.Skipped != "" || !res.ClientProcess || res.Lines != 2000 || res.EventsPerSec <= 0 || res.CPUSeconds <= 0 || res.PeakRSSMiB <= 0 {
+				t.Errorf("implausible result %+v", res)
+			}
+			if res.FileBytes != 2000*201 {
+				t.Errorf("file has %d bytes, want %d (2000 frames of 200 B, each with a newline)", res.FileBytes, 2000*201)
+			}
+		})
 	}
 }
 

@@ -13,28 +13,52 @@ import (
 )
 
 // TargetNode is a plain Node.js client (the ws package) that appends every frame and a
-// newline to a file: bench/testdata/node/client.mjs. It needs node on PATH and `npm ci` run
-// in its directory; without them its rows are skipped, saying why.
+// newline to a file: bench/testdata/node/client.mjs. It gathers the frames of one turn of the
+// event loop into one write of up to 64 KiB, as holdfast's file sink does. It needs node on
+// PATH and `npm ci` run in its directory; without them its rows are skipped, saying why.
 const TargetNode = "node"
 
-// DefaultNodeDir is where the Node.js client lives, relative to the repository root.
+// TargetNodePlain is the Node.js client the way the issue that set the targets describes it,
+// and the way a user writes it: ws under reconnecting-websocket, one write-stream write per
+// frame (client-plain.mjs). Compression is off in both clients, as it is in holdfast.
+const TargetNodePlain = "node-plain"
+
+// nodeClients are the Node.js targets: their script and the npm packages it imports.
+var nodeClients = map[string]struct {
+	script  string
+	modules []string
+}{
+	TargetNode:      {"client.mjs", []string{"ws"}},
+	TargetNodePlain: {"client-plain.mjs", []string{"ws", "reconnecting-websocket"}},
+}
+
+// IsNode reports whether target is one of the Node.js clients.
+func IsNode(target string) bool {
+	_, ok := nodeClients[target]
+	return ok
+}
+
+// DefaultNodeDir is where the Node.js clients live, relative to the repository root.
 const DefaultNodeDir = "bench/testdata/node"
 
-// NodeMissing says why the Node.js client cannot run from dir ("" when it can).
-func NodeMissing(dir string) string {
+// NodeMissing says why the Node.js client target cannot run from dir ("" when it can).
+func NodeMissing(dir, target string) string {
 	if _, err := exec.LookPath("node"); err != nil {
 		return "node is not installed"
 	}
-	if _, err := os.Stat(filepath.Join(dir, "client.mjs")); err != nil {
-		return fmt.Sprintf("no client.mjs in %s (run the bench from the repository root or set --node-dir)", dir)
+	c := nodeClients[target]
+	if _, err := os.Stat(filepath.Join(dir, c.script)); err != nil {
+		return fmt.Sprintf("no %s in %s (run the bench from the repository root or set --node-dir)", c.script, dir)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ws")); err != nil {
-		return fmt.Sprintf("ws is not installed: run `npm ci` in %s", dir)
+	for _, m := range c.modules {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", m)); err != nil {
+			return fmt.Sprintf("%s is not installed: run `npm ci` in %s", m, dir)
+		}
 	}
 	return ""
 }
 
-// nodeClient is a running client.mjs. Its CPU time and peak RSS are known once it has exited.
+// nodeClient is a running Node.js client. Its CPU time and peak RSS are known once it has exited.
 type nodeClient struct {
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -43,8 +67,8 @@ type nodeClient struct {
 	rss  int64 // peak RSS, bytes
 }
 
-func startNode(ctx context.Context, dir, url, path string, n int) (*nodeClient, error) {
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, "client.mjs"), url, path, strconv.Itoa(n))
+func startNode(ctx context.Context, dir, target, url, path string, n int) (*nodeClient, error) {
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, nodeClients[target].script), url, path, strconv.Itoa(n))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start node client: %w", err)

@@ -19,7 +19,7 @@ const (
 
 // ThroughputConfig describes one throughput run.
 type ThroughputConfig struct {
-	Target        string // TargetCeiling, TargetHoldfast or TargetNode
+	Target        string // TargetCeiling, TargetHoldfast, TargetNode or TargetNodePlain
 	NodeDir       string // where the Node.js client is. Default: DefaultNodeDir.
 	N             int    // events. Default: 1,000,000.
 	EventSize     int    // bytes per event on the wire. Default: 200.
@@ -80,8 +80,8 @@ func (c *ThroughputConfig) defaults() {
 func Throughput(ctx context.Context, cfg ThroughputConfig) (ThroughputResult, error) {
 	cfg.defaults()
 	res := ThroughputResult{Target: cfg.Target, N: cfg.N, EventSize: cfg.EventSize, UpstreamInProcess: cfg.URL == ""}
-	if cfg.Target == TargetNode {
-		if res.Skipped = NodeMissing(cfg.NodeDir); res.Skipped != "" {
+	if IsNode(cfg.Target) {
+		if res.Skipped = NodeMissing(cfg.NodeDir, cfg.Target); res.Skipped != "" {
 			return res, nil
 		}
 		res.ClientProcess = true
@@ -113,8 +113,8 @@ func Throughput(ctx context.Context, cfg ThroughputConfig) (ThroughputResult, er
 	}
 	var node *nodeClient
 	var stop func() error
-	if cfg.Target == TargetNode {
-		if node, err = startNode(ctx, cfg.NodeDir, url, path, cfg.N); err == nil {
+	if IsNode(cfg.Target) {
+		if node, err = startNode(ctx, cfg.NodeDir, cfg.Target, url, path, cfg.N); err == nil {
 			stop = node.stop
 		}
 	} else {

@@ -196,7 +196,7 @@ func benchOne(ctx context.Context, o *benchOpts, rep *bench.Report, mode string,
 	switch mode {
 	case "throughput", "latency":
 		for i, size := range sizes {
-			targets := []string{bench.TargetCeiling, bench.TargetNode, bench.TargetHoldfast}
+			targets := []string{bench.TargetCeiling, bench.TargetNode, bench.TargetNodePlain, bench.TargetHoldfast}
 			if mode == "latency" {
 				targets = []string{bench.TargetCeiling, bench.TargetHoldfast}
 			}
@@ -277,7 +277,7 @@ func hostAndRun(ctx context.Context, o *benchOpts, only string, size int, extra 
 	go func() {
 		defer close(feedDone)
 		switch only {
-		case bench.TargetCeiling, bench.TargetHoldfast, bench.TargetNode:
+		case bench.TargetCeiling, bench.TargetHoldfast, bench.TargetNode, bench.TargetNodePlain:
 			_, _ = feed.Run(fctx, 1, 0, o.n)
 		case "latency-ceiling", "latency-holdfast":
 			_, _ = feed.Run(fctx, 1, o.rate, o.latN)
@@ -377,7 +377,7 @@ func runChild(ctx context.Context, o *benchOpts, only string, size int, extra []
 
 func newBenchResult(only string) any {
 	switch only {
-	case bench.TargetCeiling, bench.TargetHoldfast, bench.TargetNode:
+	case bench.TargetCeiling, bench.TargetHoldfast, bench.TargetNode, bench.TargetNodePlain:
 		return &bench.ThroughputResult{}
 	case "latency-ceiling", "latency-holdfast":
 		return &bench.LatencyResult{}
@@ -403,7 +403,7 @@ func runBenchMode(ctx context.Context, o *benchOpts, only string, size int, log 
 		NodeDir: o.nodeDir, Log: log}
 	lc := bench.LatencyConfig{Rate: o.rate, N: o.latN, EventSize: size, Dir: dir, URL: o.upstream, FlushInterval: o.flush, Cursor: o.cursor, Log: log}
 	switch only {
-	case bench.TargetCeiling, bench.TargetHoldfast, bench.TargetNode:
+	case bench.TargetCeiling, bench.TargetHoldfast, bench.TargetNode, bench.TargetNodePlain:
 		tc.Target = only
 		if o.cpuprofile != "" && only == bench.TargetHoldfast {
 			f, err := os.Create(o.cpuprofile)
@@ -456,19 +456,21 @@ func printReport(w io.Writer, r *bench.Report) {
 	fmt.Fprintf(w, "machine: %d × %s, %.0f MiB, %s; load before %s, after %s\n\n", m.NProc, m.CPUModel, m.MemTotalMiB, m.GoVersion, m.LoadBefore, m.LoadAfter)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	if len(r.Throughput) > 0 {
-		fmt.Fprintln(tw, "throughput\tsize B\tevents\tevents/s\tMB/s in\tMB/s out\tvs ceiling\tvs node\tallocs/event\tCPU s\tCPU µs/event\tpeak RSS MiB\tupstream CPU s\tupstream µs/event\t")
-		ceil, node := map[int]float64{}, map[int]float64{}
+		fmt.Fprintln(tw, "throughput\tsize B\tevents\tevents/s\tMB/s in\tMB/s out\tvs ceiling\tvs node\tvs node-plain\tallocs/event\tCPU s\tCPU µs/event\tpeak RSS MiB\tupstream CPU s\tupstream µs/event\t")
+		ceil, node, plain := map[int]float64{}, map[int]float64{}, map[int]float64{}
 		for _, t := range r.Throughput {
 			if t.Skipped != "" {
 				fmt.Fprintf(tw, "%s\t%d\tskipped: %s\t\n", t.Target, t.EventSize, t.Skipped)
 				continue
 			}
-			ratio, vsNode, allocs := "-", "-", "-"
+			ratio, vsNode, vsPlain, allocs := "-", "-", "-", "-"
 			switch t.Target {
 			case bench.TargetCeiling:
 				ceil[t.EventSize] = t.EventsPerSec
 			case bench.TargetNode:
 				node[t.EventSize] = t.EventsPerSec
+			case bench.TargetNodePlain:
+				plain[t.EventSize] = t.EventsPerSec
 			}
 			if c := ceil[t.EventSize]; c > 0 && t.Target != bench.TargetCeiling {
 				ratio = fmt.Sprintf("%.2f", t.EventsPerSec/c)
@@ -476,12 +478,15 @@ func printReport(w io.Writer, r *bench.Report) {
 			if c := node[t.EventSize]; c > 0 && t.Target == bench.TargetHoldfast {
 				vsNode = fmt.Sprintf("%.2f", t.EventsPerSec/c)
 			}
+			if c := plain[t.EventSize]; c > 0 && t.Target == bench.TargetHoldfast {
+				vsPlain = fmt.Sprintf("%.2f", t.EventsPerSec/c)
+			}
 			if !t.ClientProcess {
 				allocs = fmt.Sprintf("%.1f", t.AllocsPerEvent)
 			}
 			n := float64(t.N)
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.1f\t%.1f\t%s\t%s\t%s\t%.2f\t%.2f\t%.1f\t%.2f\t%.2f\t\n", t.Target, t.EventSize, t.N, t.EventsPerSec,
-				t.MBPerSecIn, t.MBPerSecOut, ratio, vsNode, allocs, t.CPUSeconds, t.CPUSeconds/n*1e6, t.PeakRSSMiB,
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%.1f\t%.2f\t%.2f\t\n", t.Target, t.EventSize, t.N, t.EventsPerSec,
+				t.MBPerSecIn, t.MBPerSecOut, ratio, vsNode, vsPlain, allocs, t.CPUSeconds, t.CPUSeconds/n*1e6, t.PeakRSSMiB,
 				t.UpstreamCPUSeconds, t.UpstreamCPUSeconds/n*1e6)
 		}
 		fmt.Fprintln(tw)
