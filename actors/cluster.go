@@ -158,6 +158,8 @@ type lease struct {
 	renewedAt time.Time // when the last successful write was sent
 	releasing bool      // handing over: stop asked
 	stopped   bool      // handing over: stopped, the key is being deleted
+	renewing  bool      // a renewal is under way: the key's revision is about to change
+	deleteDue bool      // stopped for a handover during a renewal: deleted once it is back
 	loading   bool      // the checkpoint is being read: the stream is not running yet
 	notBefore time.Time // no handover before (set when one was deferred)
 	deferrals int       // handovers deferred in a row
@@ -474,6 +476,7 @@ func (c *Cluster) startRound() {
 		if !l.stopped && due(l.renewedAt) {
 			v, _ := json.Marshal(leaseValue{Instance: c.instance, Since: l.since, Epoch: l.epoch})
 			renews = append(renews, renewJob{name, l.rev, v})
+			l.renewing = true
 		}
 	}
 	member := due(c.memberAt)
@@ -573,8 +576,15 @@ func (c *Cluster) roundDone(msg *roundDone) {
 	}
 	c.busy = false
 	defer c.idle()
+	var deletes []string // stopped during their renewal: deleted on the revision it left
 	for _, r := range msg.renewed {
 		l := c.held[r.stream]
+		if l != nil {
+			l.renewing = false
+			if l.deleteDue {
+				deletes = append(deletes, r.stream)
+			}
+		}
 		if l == nil || l.rev != r.oldRev {
 			continue // released or lost meanwhile
 		}
@@ -587,6 +597,11 @@ func (c *Cluster) roundDone(msg *roundDone) {
 		default:
 			c.log.Warn().Err(r.err).Str("stream", r.stream).Dur("fence_in", l.renewedAt.Add(c.fenceAfter).Sub(c.env.Clock.Now())).
 				Msg("lease renewal")
+		}
+	}
+	for _, name := range deletes {
+		if l := c.held[name]; l != nil {
+			c.deleteLease(name, l)
 		}
 	}
 	if msg.memberErr == nil && !msg.memberSentAt.IsZero() {
@@ -820,6 +835,16 @@ func (c *Cluster) streamStopped(stream string) {
 		c.dropHeld(stream)
 		return
 	}
+	if l.renewing { // its revision is about to change: a delete on the old one would fail
+		l.deleteDue = true
+		return
+	}
+	c.deleteLease(stream, l)
+}
+
+// deleteLease deletes a handed-over stream's lease key on the revision this instance holds.
+func (c *Cluster) deleteLease(stream string, l *lease) {
+	l.deleteDue = false
 	gen, kv, self, root, rev := c.gen, c.kv, c.self, c.root, l.rev
 	ctx, cancel := context.WithTimeout(c.ctx, c.renewEvery)
 	wg := &c.wg
