@@ -3,6 +3,8 @@ package actors
 import (
 	"testing"
 	"time"
+
+	"holdfast/testsupport"
 )
 
 func TestDispatcherReusesFinishedGoroutines(t *testing.T) {
@@ -22,7 +24,7 @@ func TestDispatcherReusesFinishedGoroutines(t *testing.T) {
 	if n := d.started.Load(); n > runs/10 {
 		t.Fatalf("%d goroutines started for %d runs one after another", n, runs)
 	}
-	eventually(t, "idle goroutines exit", func() bool { return d.live.Load() == 0 })
+	testsupport.Eventually(t, "idle goroutines exit", 5*time.Second, func() bool { return d.live.Load() == 0 })
 }
 
 func TestDispatcherNeverWaitsOnABlockedRun(t *testing.T) {
@@ -36,17 +38,5 @@ func TestDispatcherNeverWaitsOnABlockedRun(t *testing.T) {
 		t.Fatal("a run waited for a blocked one")
 	}
 	close(release)
-	eventually(t, "idle goroutines exit", func() bool { return d.live.Load() == 0 })
-}
-
-// eventually waits for cond, polling inside a deadline.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // a poll interval inside a deadline
-	}
+	testsupport.Eventually(t, "idle goroutines exit", 5*time.Second, func() bool { return d.live.Load() == 0 })
 }

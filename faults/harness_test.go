@@ -23,6 +23,7 @@ import (
 	"holdfast/actors/actortest"
 	"holdfast/messages"
 	"holdfast/supervisor"
+	"holdfast/testsupport"
 	"holdfast/upstream"
 )
 
@@ -208,15 +209,7 @@ func (r *rig) lineCount(name string) int {
 // waitFor polls cond until it holds and fails the test after d; what names the condition.
 func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(10 * time.Millisecond) // a poll interval inside a deadline
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		<-tick.C
-	}
+	testsupport.Eventually(t, what, d, cond)
 }
 
 // closed reports whether ch is closed, for waitFor.

@@ -32,13 +32,7 @@ func script(t *testing.T, body string) (path, dir string) {
 // waitFor polls cond until it holds or 30s pass (generous: CI runs on two loaded cores).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // a poll interval inside a deadline
-	}
+	testsupport.Eventually(t, what, 30*time.Second, cond)
 }
 
 func readPID(t *testing.T, path string) int {

@@ -12,6 +12,19 @@ import (
 	"time"
 )
 
+// Eventually polls cond every few milliseconds until it holds, and fails the test once limit
+// has passed; what names the condition in the failure.
+func Eventually(t testing.TB, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(5 * time.Millisecond) // a poll interval inside a deadline, not a wait for an event
+	}
+}
+
 // ProcessGone reports whether the process pid has exited: it no longer exists or is a zombie.
 func ProcessGone(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"holdfast/testsupport"
 )
 
 // Timeout bounds every wait in Expect, Eventually and Clock.AwaitTimer. Each of them returns
@@ -87,13 +89,7 @@ func Expect[T any](t testing.TB, p *Probe) T {
 // Eventually waits until cond holds, checking every few milliseconds, and fails after Timeout.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(Timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", Timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond) // a poll interval inside a deadline, not a wait for an event
-	}
+	testsupport.Eventually(t, what, Timeout, cond)
 }
 
 func describe(msgs []any) string {
