@@ -133,6 +133,16 @@ func (d *delivery) collect(batch []item, first chunk) (_ []item, carry chunk) {
 		}
 		return chunk{}
 	}
+	// received takes a chunk read from in (ok false: in is closed). done: the batch is
+	// complete, and rest is what did not fit.
+	received := func(c chunk, ok bool) (rest chunk, done bool) {
+		if !ok {
+			return chunk{}, true
+		}
+		d.took(c)
+		rest = take(c)
+		return rest, len(rest.items) > 0
+	}
 	if rest := take(first); len(rest.items) > 0 {
 		return batch, rest
 	}
@@ -140,11 +150,7 @@ func (d *delivery) collect(batch []item, first chunk) (_ []item, carry chunk) {
 	for len(batch) < d.batchMax {
 		select {
 		case c, ok := <-d.in:
-			if !ok {
-				return batch, chunk{}
-			}
-			d.took(c)
-			if rest := take(c); len(rest.items) > 0 {
+			if rest, done := received(c, ok); done {
 				return batch, rest
 			}
 			continue
@@ -161,11 +167,7 @@ func (d *delivery) collect(batch []item, first chunk) (_ []item, carry chunk) {
 		}
 		select {
 		case c, ok := <-d.in:
-			if !ok {
-				return batch, chunk{}
-			}
-			d.took(c)
-			if rest := take(c); len(rest.items) > 0 {
+			if rest, done := received(c, ok); done {
 				return batch, rest
 			}
 		case <-expired:
